@@ -1,0 +1,80 @@
+"""labbook: ML runs committed as YAML records on your repository's `experiments` branch.
+
+    import labbook
+    labbook.set_experiment("diabetes", description="Can a linear model beat the mean?")
+    with labbook.start_run(name="ridge", hypothesis="L2 helps") as run:
+        labbook.log_params({"alpha": 0.9})
+        labbook.log_metric("loss", 0.3, step=0)
+        run.conclude("supported", "MSE fell 4%")
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    AmbiguousRun,
+    ArtifactError,
+    BranchConflict,
+    FormatError,
+    GitError,
+    InvalidValue,
+    LabbookError,
+    NoActiveRun,
+    NotARepository,
+    ParamConflict,
+    RunNotFound,
+)
+from .run import Run  # noqa: E402
+from .tracking import (  # noqa: E402
+    active_run,
+    conclude,
+    end_run,
+    get_run,
+    init,
+    log_artifact,
+    log_artifacts,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    note,
+    recover,
+    set_experiment,
+    set_repository,
+    set_tag,
+    set_tags,
+    start_run,
+)
+
+__all__ = [
+    "AmbiguousRun",
+    "ArtifactError",
+    "BranchConflict",
+    "FormatError",
+    "GitError",
+    "InvalidValue",
+    "LabbookError",
+    "NoActiveRun",
+    "NotARepository",
+    "ParamConflict",
+    "Run",
+    "RunNotFound",
+    "__version__",
+    "active_run",
+    "conclude",
+    "end_run",
+    "get_run",
+    "init",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "note",
+    "recover",
+    "set_experiment",
+    "set_repository",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

@@ -1,0 +1,297 @@
+"""The only module that runs git or touches git's object files.
+
+Everything here is git mechanics with no knowledge of labbook's format:
+
+* :func:`discover` finds the repository around a directory;
+* :class:`Git` runs git with a scrubbed environment and no user hooks,
+  reads objects through one long-lived ``git cat-file --batch`` process,
+  writes loose objects in-process (SHA-1 and SHA-256 repositories alike),
+  and moves refs with compare-and-swap ``git update-ref``;
+* :func:`parse_tree` / :func:`format_tree` convert tree objects.
+
+Writing objects in-process keeps subprocesses off the per-commit path: one
+``update-ref`` per commit is the only process labbook starts when it records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import zlib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .errors import BranchConflict, GitError, NotARepository
+
+# Variables a parent git (a hook, `git rebase --exec`) may leave behind that
+# would redirect labbook's plumbing into the user's index or another repository.
+_KEPT_GIT_VARIABLES = {
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH_VARIANT",
+    "GIT_ASKPASS",
+    "GIT_TERMINAL_PROMPT",
+    "GIT_EXEC_PATH",
+}
+
+# Every internal git call runs without the user's hooks.
+_NO_HOOKS = ["-c", "core.hooksPath=/dev/null"]
+
+TREE_MODE = "40000"
+BLOB_MODE = "100644"
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for labbook's git calls: no GIT_* redirections, C locale, no locks."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEPT_GIT_VARIABLES}
+    env["LC_ALL"] = "C"
+    env["LANGUAGE"] = "C"
+    env["GIT_OPTIONAL_LOCKS"] = "0"  # `git status` must not rewrite the user's index
+    return env
+
+
+class RefUpdate(Enum):
+    """How a compare-and-swap ref update ended."""
+
+    DONE = "done"
+    MOVED = "moved"  # the ref was not at the expected value: rebuild and retry
+    LOCKED = "locked"  # a lock file is in the way: wait and retry
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a git tree object."""
+
+    mode: str
+    name: str
+    oid: str
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode == TREE_MODE
+
+
+def discover(path: str | os.PathLike[str] | None = None) -> Git:
+    """Find the git repository containing ``path`` (default: the current directory)."""
+    where = os.fspath(path) if path is not None else os.getcwd()
+    argv = ["git", "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
+            "--git-common-dir", "--git-path", "objects", "--show-object-format", "--show-toplevel"]
+    try:
+        proc = subprocess.run(argv, cwd=where, env=clean_env(), capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        if not os.path.isdir(where):
+            raise NotARepository(f"no such directory: {where}") from exc
+        raise NotARepository("git is not installed (no `git` on PATH)") from exc
+    lines = proc.stdout.splitlines()
+    if len(lines) < 5:
+        raise NotARepository(f"not a git repository: {where} (run `git init` first)")
+    bare = lines[0] == "true"
+    toplevel = None if bare or len(lines) < 6 else lines[5]
+    return Git(git_dir=lines[1], common_dir=lines[2], objects_dir=lines[3],
+               object_format=lines[4], toplevel=toplevel)
+
+
+class Git:
+    """A repository as labbook's plumbing sees it."""
+
+    def __init__(self, git_dir: str, common_dir: str, objects_dir: str, object_format: str,
+                 toplevel: str | None):
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.objects_dir = objects_dir
+        self.object_format = object_format
+        self.toplevel = toplevel
+        if object_format not in ("sha1", "sha256"):
+            raise GitError(["rev-parse", "--show-object-format"], 0,
+                           f"unsupported object format {object_format!r}")
+        self.zero_oid = "0" * (40 if object_format == "sha1" else 64)
+        self._env = clean_env()
+        self._reader: subprocess.Popen[bytes] | None = None
+        self._reader_lock = threading.Lock()
+        self.fsync = True
+
+    # -- running git ---------------------------------------------------------
+    def run(self, args: list[str], *, input: bytes | None = None, check: bool = True,
+            in_worktree: bool = False, extra_config: list[str] | None = None
+            ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``git ARGS`` against this repository, hooks off, environment scrubbed."""
+        where = ["-C", self.toplevel] if in_worktree and self.toplevel else [f"--git-dir={self.git_dir}"]
+        argv = ["git", *where, *_NO_HOOKS, *(extra_config or []), *args]
+        proc = subprocess.run(argv, input=input, env=self._env, capture_output=True)
+        if check and proc.returncode != 0:
+            raise GitError(["git", *args], proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        return proc
+
+    def config(self) -> dict[str, str]:
+        """Every git config setting in force here (system, global, local), last one wins."""
+        out = self.run(["config", "-z", "--list"], check=False).stdout.decode("utf-8", "replace")
+        settings: dict[str, str] = {}
+        for item in out.split("\0"):
+            if item:
+                key, _, value = item.partition("\n")
+                settings[key.lower()] = value
+        return settings
+
+    # -- reading objects -----------------------------------------------------
+    def read_object(self, name: str) -> tuple[str, str, bytes] | None:
+        """Return ``(oid, type, content)`` of an object or ref name, or None if missing."""
+        with self._reader_lock:
+            reader = self._ensure_reader()
+            assert reader.stdin is not None and reader.stdout is not None
+            reader.stdin.write(name.encode() + b"\n")
+            reader.stdin.flush()
+            header = reader.stdout.readline()
+            if not header:
+                self.close()
+                raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
+            parts = header.split()
+            if len(parts) != 3:
+                return None  # "<name> missing" or "<name> ambiguous"
+            size = int(parts[2])
+            data = reader.stdout.read(size)
+            reader.stdout.read(1)  # the newline after the content
+            return parts[0].decode(), parts[1].decode(), data
+
+    def read_blob(self, oid: str) -> bytes:
+        """The content of a blob; raises GitError if it is missing."""
+        found = self.read_object(oid)
+        if found is None:
+            raise GitError(["cat-file", "blob", oid], 128, f"object {oid} is missing")
+        return found[2]
+
+    def read_tree(self, oid: str) -> list[TreeEntry]:
+        """The entries of a tree object."""
+        found = self.read_object(oid)
+        if found is None or found[1] != "tree":
+            raise GitError(["cat-file", "tree", oid], 128, f"tree {oid} is missing")
+        return parse_tree(found[2], self.oid_bytes)
+
+    def _ensure_reader(self) -> subprocess.Popen[bytes]:
+        if self._reader is None or self._reader.poll() is not None:
+            self._reader = subprocess.Popen(
+                ["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=self._env)
+        return self._reader
+
+    def close(self) -> None:
+        """Stop the cat-file process (it is restarted on the next read)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                if reader.stdin:
+                    reader.stdin.close()
+                reader.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                reader.kill()
+            if reader.stdout:
+                reader.stdout.close()
+
+    # -- writing objects -----------------------------------------------------
+    @property
+    def oid_bytes(self) -> int:
+        return 20 if self.object_format == "sha1" else 32
+
+    def hash_object(self, kind: str, data: bytes) -> str:
+        """The object id ``data`` would have as a ``kind`` object, without writing it."""
+        header = f"{kind} {len(data)}\0".encode()
+        digest = hashlib.new(self.object_format, header)
+        digest.update(data)
+        return digest.hexdigest()
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        """Write a loose object (fsynced before it is renamed into place) and return its id."""
+        oid = self.hash_object(kind, data)
+        folder = os.path.join(self.objects_dir, oid[:2])
+        final = os.path.join(folder, oid[2:])
+        if os.path.exists(final):
+            return oid
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f"tmp_labbook_{os.getpid()}_{threading.get_ident()}")
+        payload = zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            os.write(fd, payload)
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        return oid
+
+    def write_tree(self, entries: list[TreeEntry]) -> str:
+        """Write a tree object from entries (sorted here the way git sorts them)."""
+        return self.write_object("tree", format_tree(entries))
+
+    # -- refs ----------------------------------------------------------------
+    def update_ref(self, ref: str, new: str, old: str | None, message: str) -> RefUpdate:
+        """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically."""
+        fsync = ["-c", "core.fsync=loose-object,reference"] if self.fsync else []
+        proc = self.run(["update-ref", "-m", message, ref, new, old or self.zero_oid],
+                        check=False, extra_config=fsync)
+        if proc.returncode == 0:
+            return RefUpdate.DONE
+        err = proc.stderr.decode("utf-8", "replace")
+        if "but expected" in err or "reference already exists" in err or "unable to resolve" in err:
+            return RefUpdate.MOVED
+        if ".lock': File exists" in err or "Unable to create" in err and ".lock" in err:
+            return RefUpdate.LOCKED
+        if "cannot lock ref" in err and "exists; cannot create" in err:
+            raise BranchConflict(
+                f"cannot create {ref}: another branch name is in the way ({err.strip()}); "
+                "set another name with `git config labbook.branch NAME`")
+        if "No space left on device" in err:
+            raise BranchConflict(f"no space left on device: {ref} was not changed")
+        raise GitError(["update-ref", ref], proc.returncode, err)
+
+    def lock_file(self, ref: str) -> str:
+        """The path of the lock file git takes to update ``ref``."""
+        return os.path.join(self.common_dir, *ref.split("/")) + ".lock"
+
+    def worktrees_on(self, ref: str) -> list[str]:
+        """Work trees (their git dirs) whose HEAD is the branch ``ref``."""
+        heads = [Path(self.common_dir, "HEAD"), *Path(self.common_dir, "worktrees").glob("*/HEAD")]
+        wanted = f"ref: {ref}"
+        found = []
+        for head in heads:
+            try:
+                if head.read_text().strip() == wanted:
+                    found.append(str(head.parent))
+            except OSError:
+                continue
+        return found
+
+
+def _tree_sort_key(entry: TreeEntry) -> bytes:
+    name = entry.name.encode("utf-8")
+    return name + b"/" if entry.is_tree else name
+
+
+def format_tree(entries: list[TreeEntry]) -> bytes:
+    """Serialise tree entries in git's canonical order."""
+    out = bytearray()
+    for entry in sorted(entries, key=_tree_sort_key):
+        out += f"{entry.mode} {entry.name}\0".encode()
+        out += bytes.fromhex(entry.oid)
+    return bytes(out)
+
+
+def parse_tree(data: bytes, oid_bytes: int) -> list[TreeEntry]:
+    """Parse the content of a tree object."""
+    entries = []
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode = data[pos:space].decode()
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        oid = data[nul + 1:nul + 1 + oid_bytes].hex()
+        entries.append(TreeEntry(mode, name, oid))
+        pos = nul + 1 + oid_bytes
+    return entries

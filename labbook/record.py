@@ -1,0 +1,332 @@
+"""The on-branch format, version 1: the single owner of every path and field.
+
+Layout of the branch (docs/FORMAT.md is the public description)::
+
+    labbook.yaml                      format version, created-by
+    experiments/<slug>.yaml           ExperimentRecord
+    environments/<sha256>.yaml        installed packages, shared by every run that had them
+    runs/<id[:2]>/<id>/run.yaml       RunRecord
+    runs/<id[:2]>/<id>/metrics.tsv    per-step history: key, step, timestamp (ms), value
+    runs/<id[:2]>/<id>/code.diff      uncommitted tracked changes when the run started
+    runs/<id[:2]>/<id>/artifacts/...  artifacts small enough to live on the branch
+
+Reading is lenient: keys this version does not know are kept in ``extra`` and
+written back unchanged, so teammates on different versions share one branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from . import yamlio
+from .errors import FormatError
+
+FORMAT_VERSION = 1
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+VERDICTS = ("supported", "refuted", "inconclusive")
+ARTIFACT_LOCATIONS = ("branch", "store")
+HEADER_PATH = "labbook.yaml"
+DEFAULT_EXPERIMENT = "default"
+
+
+# -- paths -------------------------------------------------------------------
+def run_dir(run_id: str) -> str:
+    """The folder of a run on the branch (fanned out by the id's first two characters)."""
+    return f"runs/{run_id[:2]}/{run_id}"
+
+
+def run_path(run_id: str) -> str:
+    return f"{run_dir(run_id)}/run.yaml"
+
+
+def history_path(run_id: str) -> str:
+    return f"{run_dir(run_id)}/metrics.tsv"
+
+
+def diff_path(run_id: str) -> str:
+    return f"{run_dir(run_id)}/code.diff"
+
+
+def artifact_branch_path(run_id: str, artifact_path: str) -> str:
+    return f"{run_dir(run_id)}/artifacts/{artifact_path}"
+
+
+def experiment_path(slug: str) -> str:
+    return f"experiments/{slug}.yaml"
+
+
+def environment_path(digest: str) -> str:
+    return f"environments/{digest}.yaml"
+
+
+def experiment_slug(name: str) -> str:
+    """A file-safe, stable id for an experiment name (a hash suffix keeps it unique)."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:60] or "experiment"
+    if slug != name:
+        slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return slug
+
+
+def utc_now() -> str:
+    """The current time as the format writes it: UTC ISO 8601 with milliseconds."""
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- records -----------------------------------------------------------------
+@dataclass
+class Note:
+    """A timestamped, authored notebook entry (markdown)."""
+
+    time: str
+    author: str
+    text: str
+
+
+@dataclass
+class Conclusion:
+    """What the run showed about its hypothesis."""
+
+    verdict: str
+    text: str
+    time: str
+
+
+@dataclass
+class MetricSummary:
+    """Last, min and max of one metric, with the step and time of the last value."""
+
+    last: float
+    min: float
+    max: float
+    step: int
+    timestamp: int
+    count: int
+
+    def add(self, value: float, step: int, timestamp: int) -> None:
+        """Fold one more logged value in (the newest step wins ``last``)."""
+        if step >= self.step:
+            self.last, self.step, self.timestamp = value, step, timestamp
+        if not math.isnan(value):
+            self.min = value if math.isnan(self.min) else min(self.min, value)
+            self.max = value if math.isnan(self.max) else max(self.max, value)
+        self.count += 1
+
+    @classmethod
+    def first(cls, value: float, step: int, timestamp: int) -> MetricSummary:
+        return cls(value, value, value, step, timestamp, 1)
+
+
+@dataclass
+class Artifact:
+    """A pointer to an artifact: where its bytes live and how to check them."""
+
+    path: str
+    size: int
+    sha256: str
+    location: str  # "branch" (a blob in the run's folder) or "store" (the artifact store)
+
+
+@dataclass
+class Code:
+    """Code provenance: the commit a run ran on and whether the tree was dirty."""
+
+    commit: str | None = None
+    branch: str | None = None
+    remote: str | None = None
+    dirty: bool = False
+    diff: str | None = None  # branch path of the uncommitted tracked changes
+    cwd: str | None = None  # working directory relative to the repository root
+
+
+@dataclass
+class Environment:
+    """Interpreter and platform; the package list lives in a shared file."""
+
+    python: str | None = None
+    platform: str | None = None
+    packages: str | None = None  # branch path of environments/<sha256>.yaml
+
+
+@dataclass
+class RunRecord:
+    """Everything about one run; written as runs/<id[:2]>/<id>/run.yaml."""
+
+    id: str
+    name: str
+    experiment: str
+    status: str = "RUNNING"
+    start_time: str = ""
+    end_time: str | None = None
+    parent: str | None = None
+    user: str | None = None
+    host: str | None = None
+    command: list[str] = field(default_factory=list)
+    code: Code = field(default_factory=Code)
+    environment: Environment = field(default_factory=Environment)
+    hypothesis: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    conclusion: Conclusion | None = None
+    error: str | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment: a question and the runs that try to answer it."""
+
+    slug: str
+    name: str
+    description: str | None = None
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- to and from plain data -----------------------------------------------------
+def _plain(obj: Any) -> Any:
+    """Dataclasses to dicts in field order, ``extra`` merged in last."""
+    if hasattr(obj, "__dataclass_fields__"):
+        out = {f.name: _plain(getattr(obj, f.name)) for f in fields(obj) if f.name != "extra"}
+        out.update(getattr(obj, "extra", {}) or {})
+        return out
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, data: Any, path: str, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise FormatError(path, f"{where} should be a mapping, not {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in known and k != "extra"}
+    if "extra" in known:
+        kwargs["extra"] = {k: v for k, v in data.items() if k not in known}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise FormatError(path, f"{where}: {exc}") from exc
+
+
+def run_to_yaml(record: RunRecord) -> bytes:
+    """The bytes of run.yaml; the same record always gives the same bytes."""
+    return yamlio.dump({"format": FORMAT_VERSION, **_plain(record)})
+
+
+def to_plain(obj: Any) -> Any:
+    """Any record part as plain data (dicts, lists and scalars), in field order."""
+    return _plain(obj)
+
+
+def run_to_plain(record: RunRecord) -> dict[str, Any]:
+    """The record as plain data (what run.yaml holds, without the format key)."""
+    return _plain(record)
+
+
+def run_from_yaml(data: bytes, path: str) -> RunRecord:
+    """Parse run.yaml leniently: unknown keys are kept, a newer format is refused."""
+    return run_from_plain(yamlio.load(data, path), path)
+
+
+def run_from_plain(raw: Any, path: str) -> RunRecord:
+    """Build a RunRecord from plain data (run.yaml content or a journal's copy)."""
+    raw = dict(raw) if isinstance(raw, dict) else raw
+    if not isinstance(raw, dict):
+        raise FormatError(path, "run.yaml should be a mapping")
+    _check_version(raw.pop("format", FORMAT_VERSION), path)
+    for key in ("id", "name", "experiment"):
+        if not isinstance(raw.get(key), str):
+            raise FormatError(path, f"field {key!r} is missing or not a string")
+    record: RunRecord = _build(RunRecord, raw, path, "run")
+    record.code = _build(Code, raw.get("code") or {}, path, "code")
+    record.environment = _build(Environment, raw.get("environment") or {}, path, "environment")
+    record.metrics = {str(k): _build(MetricSummary, v, path, f"metrics.{k}")
+                      for k, v in (raw.get("metrics") or {}).items()}
+    record.notes = [_build(Note, n, path, "notes") for n in raw.get("notes") or []]
+    if raw.get("conclusion") is not None:
+        record.conclusion = _build(Conclusion, raw["conclusion"], path, "conclusion")
+    record.artifacts = [_build(Artifact, a, path, "artifacts") for a in raw.get("artifacts") or []]
+    record.params = dict(raw.get("params") or {})
+    record.tags = dict(raw.get("tags") or {})
+    record.command = list(raw.get("command") or [])
+    if record.status not in STATUSES:
+        raise FormatError(path, f"status {record.status!r} is not one of {', '.join(STATUSES)}")
+    return record
+
+
+def experiment_to_yaml(record: ExperimentRecord) -> bytes:
+    """The bytes of experiments/<slug>.yaml."""
+    data = _plain(record)
+    data.pop("slug")
+    return yamlio.dump({"format": FORMAT_VERSION, **data})
+
+
+def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
+    """Parse an experiment file leniently."""
+    path = experiment_path(slug)
+    raw = yamlio.load(data, path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise FormatError(path, "an experiment needs a string field 'name'")
+    _check_version(raw.pop("format", FORMAT_VERSION), path)
+    raw.pop("slug", None)
+    return _build(ExperimentRecord, {"slug": slug, **raw}, path, "experiment")
+
+
+def header_yaml(created_by: str) -> bytes:
+    """The bytes of labbook.yaml at the branch root."""
+    return yamlio.dump({"format": FORMAT_VERSION, "created_by": created_by})
+
+
+def environment_yaml(packages: dict[str, str]) -> tuple[str, bytes]:
+    """The content-addressed path and bytes of a package list."""
+    data = yamlio.dump({"packages": dict(sorted(packages.items()))})
+    return environment_path(hashlib.sha256(data).hexdigest()), data
+
+
+def _check_version(version: Any, path: str) -> None:
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FormatError(path, f"format {version!r} is newer than this labbook reads "
+                                f"(format {FORMAT_VERSION}); upgrade labbook")
+
+
+# -- metric history ------------------------------------------------------------
+HISTORY_HEADER = "key\tstep\ttimestamp\tvalue\n"
+
+
+def history_to_tsv(rows: list[tuple[str, int, int, float]]) -> bytes:
+    """Per-step history as TSV: one line per logged value, in logging order."""
+    lines = [HISTORY_HEADER]
+    lines.extend(f"{key}\t{step}\t{ts}\t{value!r}\n" for key, step, ts, value in rows)
+    return "".join(lines).encode("utf-8")
+
+
+def history_from_tsv(data: bytes, path: str) -> list[tuple[str, int, int, float]]:
+    """Parse metrics.tsv back into (key, step, timestamp, value) rows."""
+    text = data.decode("utf-8")
+    lines = text.split("\n")
+    if not lines or lines[0] + "\n" != HISTORY_HEADER:
+        raise FormatError(path, "the first line should be the header key, step, timestamp, value")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        try:
+            key, step, ts, value = line.split("\t")
+            rows.append((key, int(step), int(ts), float(value)))
+        except ValueError as exc:
+            raise FormatError(path, f"line {number} is not key, step, timestamp, value") from exc
+    return rows

@@ -1,0 +1,165 @@
+"""A repository as labbook uses it: settings from git config, the branch, the stores.
+
+Settings are ordinary git config keys, so they follow git's system, global and
+local scopes (``git config labbook.branch notebook``):
+
+=============================  ==========================================  ================
+key                            meaning                                     default
+=============================  ==========================================  ================
+labbook.branch                 the branch runs are committed to            experiments
+labbook.inlineArtifactBytes    largest artifact kept on the branch         1m (1 MiB)
+labbook.artifactStore          folder for larger artifacts                 <git dir>/labbook/artifacts
+labbook.checkpointSeconds      commit a live run at most this often        60
+labbook.lockTimeoutSeconds     wait this long for a locked branch          10
+labbook.fsync                  fsync objects, refs and journals            true
+=============================  ==========================================  ================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .artifacts import ArtifactStore
+from .errors import InvalidValue
+from .gitcmd import Git, discover
+from .journal import journal_dir
+from .record import (
+    HEADER_PATH,
+    ExperimentRecord,
+    experiment_from_yaml,
+    experiment_path,
+    experiment_slug,
+    experiment_to_yaml,
+    header_yaml,
+    utc_now,
+)
+from .store import BranchStore, Edit, Snapshot, identity_from
+
+_SUFFIXES = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """labbook's settings, read from git config."""
+
+    branch: str = "experiments"
+    inline_artifact_bytes: int = 1024 * 1024
+    artifact_store: str | None = None
+    checkpoint_seconds: float = 60.0
+    lock_timeout_seconds: float = 10.0
+    fsync: bool = True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, str]) -> Settings:
+        """Read the labbook.* keys (lower-cased by git) and check each value."""
+        defaults = cls()
+        return cls(
+            branch=config.get("labbook.branch", defaults.branch).strip() or defaults.branch,
+            inline_artifact_bytes=_size(config, "labbook.inlineartifactbytes",
+                                        defaults.inline_artifact_bytes),
+            artifact_store=config.get("labbook.artifactstore") or None,
+            checkpoint_seconds=float(_size(config, "labbook.checkpointseconds",
+                                           int(defaults.checkpoint_seconds))),
+            lock_timeout_seconds=float(_size(config, "labbook.locktimeoutseconds",
+                                             int(defaults.lock_timeout_seconds))),
+            fsync=_bool(config, "labbook.fsync", defaults.fsync),
+        )
+
+
+def _size(config: Mapping[str, str], key: str, default: int) -> int:
+    text = config.get(key)
+    if text is None:
+        return default
+    value = text.strip().lower()
+    scale = _SUFFIXES.get(value[-1:], 1)
+    number = value[:-1] if scale != 1 else value
+    if not number.isdigit():
+        raise InvalidValue(f"git config {key} = {text!r} is not a whole number "
+                           "(a k, m or g suffix is allowed)")
+    return int(number) * scale
+
+
+def _bool(config: Mapping[str, str], key: str, default: bool) -> bool:
+    text = config.get(key)
+    if text is None:
+        return default
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1", ""):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise InvalidValue(f"git config {key} = {text!r} is not true or false")
+
+
+class Repository:
+    """The git repository, its labbook settings, branch store, journals and artifact store."""
+
+    def __init__(self, git: Git):
+        self.git = git
+        self.config = git.config()
+        self.settings = Settings.from_config(self.config)
+        git.fsync = self.settings.fsync
+        self.identity = identity_from(self.config)
+        self.store = BranchStore(git, self.settings.branch, self.identity,
+                                 lock_timeout=self.settings.lock_timeout_seconds)
+        self.journal_dir = journal_dir(git.common_dir)
+        store_root = self.settings.artifact_store or os.path.join(git.common_dir, "labbook",
+                                                                  "artifacts")
+        self.artifact_store = ArtifactStore(Path(store_root).expanduser())
+
+    def init(self) -> bool:
+        """Create the branch with its labbook.yaml if missing; True if it was created."""
+        header = header_yaml(f"labbook {__version__}")
+
+        def add_header(snapshot):
+            return {} if snapshot.read(HEADER_PATH) is not None else {HEADER_PATH: header}
+
+        return self.store.commit(add_header, "labbook: start the notebook") is not None
+
+    def commit(self, edit: Edit, message: str) -> str | None:
+        """Commit to the branch, creating it first if this is the repository's first run."""
+        if self.store.tip() is None:
+            self.init()
+        return self.store.commit(edit, message)
+
+    def experiment(self, slug: str) -> ExperimentRecord | None:
+        """The experiment stored under ``slug``, or None."""
+        data = self.store.snapshot().read(experiment_path(slug))
+        return None if data is None else experiment_from_yaml(data, slug)
+
+    def ensure_experiment(self, name: str, description: str | None = None) -> ExperimentRecord:
+        """Create the experiment if missing; update its description when one is given."""
+        slug = experiment_slug(name)
+        path = experiment_path(slug)
+        result: list[ExperimentRecord] = []
+
+        def edit(snapshot: Snapshot) -> dict[str, bytes]:
+            data = snapshot.read(path)
+            current = experiment_from_yaml(data, slug) if data is not None else None
+            if current is None:
+                current = ExperimentRecord(slug=slug, name=name, description=description,
+                                           created=utc_now())
+            elif description is None or current.description == description:
+                result.append(current)
+                return {}
+            else:
+                current.description = description
+            result.append(current)
+            return {path: experiment_to_yaml(current)}
+
+        verb = "describe" if description else "create"
+        self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
+        return result[-1]
+
+    def close(self) -> None:
+        self.git.close()
+
+
+def open_repository(path: str | os.PathLike[str] | None = None) -> Repository:
+    """The repository around ``path`` (default: $LABBOOK_REPO, else the current directory)."""
+    where = path if path is not None else os.environ.get("LABBOOK_REPO") or None
+    return Repository(discover(where))

@@ -1,0 +1,383 @@
+"""Run: one run's state, its log_* methods, and its commits to the branch.
+
+A live run journals every call before applying it, and commits its record at
+start, at each checkpoint, on a note or conclusion, and at the end. Replaying
+a journal goes through the same ``_apply`` as live logging, so a recovered run
+holds exactly what was logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import provenance, record, validation
+from .artifacts import files_under, regular_file, sha256_file
+from .errors import ArtifactError, InvalidValue, ParamConflict
+from .journal import Journal
+from .record import Artifact, Conclusion, MetricSummary, Note, RunRecord
+from .repository import Repository
+from .store import Blob
+
+SYNC_SECONDS = 1.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Run:
+    """A run: live (started or resumed in this process) or a read-only view of one."""
+
+    def __init__(self, repo: Repository, rec: RunRecord,
+                 history: list[tuple[str, int, int, float]] | None = None):
+        self.repo = repo
+        self.record = rec
+        self.history: list[tuple[str, int, int, float]] = history or []
+        self._journal: Journal | None = None
+        self._lock = threading.RLock()
+        self._extra_files: dict[str, bytes | Blob] = {}
+        self._history_dirty = False
+        self._next_sync = 0.0
+        self._next_checkpoint = math.inf
+        self.on_end: Callable[[Run], None] | None = None
+
+    # -- what a user reads ------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def experiment(self) -> str:
+        return self.record.experiment
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.record.params)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last value of each metric."""
+        return {k: s.last for k, s in self.record.metrics.items()}
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.record.tags)
+
+    @property
+    def notes(self) -> list[Note]:
+        return list(self.record.notes)
+
+    @property
+    def provenance(self) -> record.Code:
+        return self.record.code
+
+    @property
+    def active(self) -> bool:
+        return self._journal is not None
+
+    def metric_history(self, key: str) -> list[tuple[int, int, float]]:
+        """(step, timestamp ms, value) of every value logged for ``key``."""
+        return [(s, t, v) for k, s, t, v in self.history if k == key]
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id[:8]} {self.name!r} {self.status}>"
+
+    # -- context manager --------------------------------------------------------
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if not self.active:
+            return
+        if exc_type is None:
+            self.end()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", error="KeyboardInterrupt")
+        else:
+            self.end("FAILED", error=error_summary(exc))
+
+    # -- logging ----------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a param; logging it again with another value raises ParamConflict."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several params; nested dicts are flattened with dots."""
+        self._require_active()
+        flat = validation.flatten_params(params)
+        checked = {}
+        for key, value in flat.items():
+            validation.check_key(key, "param")
+            value = validation.param_value(key, value)
+            if key in self.record.params and not _same(self.record.params[key], value):
+                raise ParamConflict(
+                    f"param {key!r} was logged as {self.record.params[key]!r}; it cannot change "
+                    f"to {value!r} (params are write-once: log a new run, or use a tag)")
+            checked[key] = value
+        self._log({"e": "p", "d": checked})
+
+    def log_metric(self, key: str, value: Any, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Record one metric value; ``step`` defaults to the key's last step + 1 (0 at first)."""
+        with self._lock:
+            if self._journal is None:
+                self._require_active()
+            validation.check_key(key, "metric")
+            value = validation.metric_value(key, value)
+            if step is None:
+                summary = self.record.metrics.get(key)
+                step = summary.step + 1 if summary is not None else 0
+            else:
+                step = validation.step_value(step)
+            ts = _now_ms() if timestamp is None else validation.timestamp_ms(timestamp)
+            self._journal.append({"e": "m", "k": key, "v": value, "s": step, "t": ts})
+            self._add_metric(key, value, step, ts)
+            self._tick()
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Record several metric values at one step (default: each key's next step)."""
+        self._require_active()
+        ts = _now_ms() if timestamp is None else validation.timestamp_ms(timestamp)
+        fixed = None if step is None else validation.step_value(step)
+        rows = []
+        for key, value in metrics.items():
+            validation.check_key(key, "metric")
+            value = validation.metric_value(key, value)
+            summary = self.record.metrics.get(key)
+            key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
+            rows.append([key, value, key_step])
+        self._log({"e": "ms", "d": rows, "t": ts})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (tags can change; values are stored as strings)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several tags."""
+        self._require_active()
+        checked = {}
+        for key, value in tags.items():
+            validation.check_key(key, "tag")
+            if value is None or not isinstance(value, str | int | float | bool):
+                raise InvalidValue(f"tag {key!r} has the value {value!r:.60}; "
+                                   "allowed: a string, number or bool")
+            checked[key] = value if isinstance(value, str) else str(value)
+        self._log({"e": "t", "d": checked})
+
+    def note(self, text: str) -> None:
+        """Append a timestamped markdown note, committed at once."""
+        self._require_active()
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidValue(f"a note needs some text, got {text!r}")
+        entry = Note(time=record.utc_now(), author=self.repo.identity[0], text=text)
+        self._log({"e": "n", "n": record.to_plain(entry)})
+        self._commit(f"note on {self.name}: {_first_line(text)}")
+
+    def conclude(self, verdict: str, text: str = "") -> None:
+        """Record the verdict on the hypothesis (supported/refuted/inconclusive), committed at once."""
+        self._require_active()
+        verdict = validation.verdict_value(verdict)
+        if not isinstance(text, str):
+            raise InvalidValue(f"a conclusion's text is a string, got {type(text).__name__}")
+        entry = Conclusion(verdict=verdict, text=text, time=record.utc_now())
+        self._log({"e": "c", "c": record.to_plain(entry)})
+        tail = f" — {_first_line(text)}" if text.strip() else ""
+        self._commit(f"conclude {self.name}: {verdict}{tail}")
+
+    def log_artifact(self, local_path: str | os.PathLike[str],
+                     artifact_path: str | None = None) -> Artifact:
+        """Store a file: small files on the branch, larger ones in the artifact store.
+
+        The name kept is the file's relative path when it lies under the current
+        directory (``plots/residuals.png``), else its base name; with
+        ``artifact_path`` it is ``artifact_path/<base name>`` as in MLflow.
+        """
+        self._require_active()
+        source = regular_file(local_path)
+        if artifact_path is not None:
+            name = f"{validation.artifact_path(artifact_path)}/{source.name}"
+        else:
+            name = _default_artifact_name(Path(local_path))
+        return self._store_artifact(source, validation.artifact_path(name))
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> list[Artifact]:
+        """Store every file under a folder, keeping their relative paths."""
+        self._require_active()
+        prefix = validation.artifact_path(artifact_path) + "/" if artifact_path else ""
+        found = list(files_under(local_dir))
+        return [self._store_artifact(path, validation.artifact_path(prefix + rel))
+                for path, rel in found]
+
+    def _store_artifact(self, source: Path, name: str) -> Artifact:
+        size = source.stat().st_size
+        if size <= self.repo.settings.inline_artifact_bytes:
+            data = source.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            blob = self.repo.store.write_blob(data).oid
+            pointer = Artifact(path=name, size=len(data), sha256=digest, location="branch")
+        else:
+            digest, size = sha256_file(source)
+            try:
+                self.repo.artifact_store.put(source, digest)
+            except OSError as exc:
+                raise ArtifactError(f"could not copy {source} into the artifact store "
+                                    f"{self.repo.artifact_store.root}: {exc}") from exc
+            blob = None
+            pointer = Artifact(path=name, size=size, sha256=digest, location="store")
+        self._log({"e": "a", "a": record.to_plain(pointer), "b": blob})
+        return pointer
+
+    # -- ending -------------------------------------------------------------------
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """End the run with a terminal status and commit it."""
+        if not self.active:
+            return
+        if status not in record.TERMINAL_STATUSES:
+            raise InvalidValue(f"status {status!r} cannot end a run; use one of "
+                               f"{', '.join(record.TERMINAL_STATUSES)}")
+        self._log({"e": "end", "status": status, "time": record.utc_now(), "error": error})
+        self._commit(f"end {self.name}: {status}{_metric_line(self.record)}")
+        journal, self._journal = self._journal, None
+        assert journal is not None
+        journal.close(remove=True)
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def checkpoint(self) -> None:
+        """Commit the run's current state now (also done every labbook.checkpointSeconds)."""
+        self._require_active()
+        self._commit(f"checkpoint {self.name}: {len(self.history)} metric values")
+
+    # -- journal, state and commits -------------------------------------------
+    def _require_active(self) -> None:
+        if self._journal is None:
+            raise InvalidValue(f"run {self.id[:8]} ({self.name}) is not active here; "
+                               f"resume it with labbook.start_run(run_id={self.id!r})")
+
+    def _log(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            assert self._journal is not None
+            self._journal.append(event)
+            self._apply(event)
+            self._tick()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sync:
+            self._next_sync = now + SYNC_SECONDS
+            assert self._journal is not None
+            self._journal.sync()
+            if now >= self._next_checkpoint:
+                self.checkpoint()
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = event["e"]
+        rec = self.record
+        if kind == "m":
+            self._add_metric(event["k"], event["v"], event["s"], event["t"])
+        elif kind == "ms":
+            for key, value, step in event["d"]:
+                self._add_metric(key, value, step, event["t"])
+        elif kind == "p":
+            rec.params.update(event["d"])
+        elif kind == "t":
+            rec.tags.update(event["d"])
+        elif kind == "n":
+            rec.notes.append(Note(**event["n"]))
+        elif kind == "c":
+            rec.conclusion = Conclusion(**event["c"])
+        elif kind == "a":
+            pointer = Artifact(**event["a"])
+            rec.artifacts = [a for a in rec.artifacts if a.path != pointer.path] + [pointer]
+            target = record.artifact_branch_path(rec.id, pointer.path)
+            if event.get("b"):
+                self._extra_files[target] = Blob(event["b"])
+            else:
+                self._extra_files.pop(target, None)
+        elif kind == "end":
+            rec.status, rec.end_time, rec.error = event["status"], event["time"], event["error"]
+
+    def _add_metric(self, key: str, value: float, step: int, ts: int) -> None:
+        self.history.append((key, step, ts, value))
+        summary = self.record.metrics.get(key)
+        if summary is None:
+            self.record.metrics[key] = MetricSummary.first(value, step, ts)
+        else:
+            summary.add(value, step, ts)
+        self._history_dirty = True
+
+    def _changes(self) -> dict[str, bytes | Blob | None]:
+        rid = self.id
+        changes: dict[str, bytes | Blob | None] = dict(self._extra_files)
+        changes[record.run_path(rid)] = record.run_to_yaml(self.record)
+        if self._history_dirty:
+            changes[record.history_path(rid)] = record.history_to_tsv(self.history)
+        return changes
+
+    def _commit(self, message: str) -> None:
+        if self._journal is not None:
+            self._journal.sync()
+        history_was_dirty = self._history_dirty
+        changes = self._changes()
+        self.repo.commit(changes, message)
+        if history_was_dirty:
+            self._history_dirty = False
+        self._next_checkpoint = time.monotonic() + self.repo.settings.checkpoint_seconds
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
+        return True
+    return type(old) is type(new) and old == new
+
+
+def _first_line(text: str, limit: int = 72) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _metric_line(rec: RunRecord, most: int = 4) -> str:
+    shown = [f"{k}={s.last:.6g}" for k, s in list(rec.metrics.items())[:most]]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _default_artifact_name(path: Path) -> str:
+    if path.is_absolute():
+        try:
+            return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            return path.name
+    parts = path.as_posix().split("/")
+    return path.name if ".." in parts else path.as_posix()
+
+
+def error_summary(exc: BaseException | None) -> str:
+    """One line naming an exception and its message (kept short for the record)."""
+    if exc is None:
+        return "unknown error"
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return text if len(text) <= 1000 else text[:999] + "…"
+
+
+def new_run_id() -> str:
+    """A new run id: 32 hex digits, like MLflow's."""
+    return uuid.uuid4().hex

@@ -1,0 +1,243 @@
+"""BranchStore: the experiments branch as a tree of files, changed by atomic commits.
+
+Only this module moves the branch. A commit rebuilds just the trees on the
+paths that change (a run's folder, its fan-out folder, ``runs/`` and the root),
+writes them in-process, and moves the ref with one compare-and-swap
+``git update-ref``. When another writer moved the branch first, the edit is
+applied again on the new tip, so concurrent writers never lose each other's work.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .errors import BranchConflict, InvalidValue
+from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A change that points a path at an already written blob."""
+
+    oid: str
+
+
+Change = bytes | Blob | None  # new content, an existing blob, or removal
+Edit = Mapping[str, Change] | Callable[["Snapshot"], Mapping[str, Change]]
+
+# Code points git ignores when it compares names on HFS+ (fsck's hasDotgit check).
+_HFS_IGNORED = {chr(c) for c in (0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C,
+                                 0x202D, 0x202E, 0x206A, 0x206B, 0x206C, 0x206D, 0x206E,
+                                 0x206F, 0xFEFF)}
+_MAX_NAME_BYTES = 255
+
+
+def check_entry_name(name: str) -> None:
+    """Refuse a tree entry name that git or a checking remote would treat as dangerous."""
+    if name in ("", ".", ".."):
+        raise InvalidValue(f"path component {name!r} is not allowed")
+    if "/" in name or "\\" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidValue(f"path component {name!r} contains a slash, backslash or control character")
+    if len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
+        raise InvalidValue(f"path component {name[:40]!r}… is longer than {_MAX_NAME_BYTES} bytes")
+    folded = "".join(ch for ch in name if ch not in _HFS_IGNORED).casefold().rstrip(". ")
+    if folded == ".git" or folded.startswith(".git:") or folded.startswith("git~"):
+        raise InvalidValue(f"path component {name!r} is reserved by git and is not allowed")
+
+
+def check_path(path: str) -> list[str]:
+    """Split a branch path into checked components."""
+    parts = path.split("/")
+    for part in parts:
+        check_entry_name(part)
+    return parts
+
+
+class Snapshot:
+    """Read access to one tree of the branch (the tip an edit is applied to)."""
+
+    def __init__(self, store: BranchStore, commit: str | None, tree: str | None):
+        self.store = store
+        self.commit = commit
+        self.tree = tree
+
+    def entry(self, path: str) -> TreeEntry | None:
+        """The tree entry at ``path``, or None."""
+        if self.tree is None:
+            return None
+        current = TreeEntry(TREE_MODE, "", self.tree)
+        for part in path.strip("/").split("/") if path.strip("/") else []:
+            if not current.is_tree:
+                return None
+            current = next((e for e in self.store.tree(current.oid) if e.name == part), None)
+            if current is None:
+                return None
+        return current
+
+    def read(self, path: str) -> bytes | None:
+        """The content of the file at ``path``, or None if there is none."""
+        found = self.entry(path)
+        if found is None or found.is_tree:
+            return None
+        return self.store.git.read_blob(found.oid)
+
+    def list(self, path: str) -> list[TreeEntry]:
+        """The entries of the folder at ``path`` (empty if there is none)."""
+        found = self.entry(path)
+        if found is None or not found.is_tree:
+            return []
+        return self.store.tree(found.oid)
+
+
+class BranchStore:
+    """The ``experiments`` branch (or the branch named by ``labbook.branch``)."""
+
+    def __init__(self, git: Git, branch: str, identity: tuple[str, str],
+                 lock_timeout: float = 10.0):
+        self.git = git
+        self.branch = branch
+        self.ref = f"refs/heads/{branch}"
+        self.identity = identity
+        self.lock_timeout = lock_timeout
+        self._trees: dict[str, list[TreeEntry]] = {}
+
+    # -- reading -------------------------------------------------------------
+    def tip(self) -> str | None:
+        """The commit the branch points at, or None if it does not exist yet."""
+        found = self.git.read_object(self.ref)
+        if found is None or found[1] != "commit":
+            return None
+        return found[0]
+
+    def snapshot(self, commit: str | None = None) -> Snapshot:
+        """A view of the branch at ``commit`` (default: the tip)."""
+        commit = commit if commit is not None else self.tip()
+        if commit is None:
+            return Snapshot(self, None, None)
+        return Snapshot(self, commit, self.commit_tree(commit))
+
+    def commit_tree(self, commit: str) -> str:
+        """The root tree of a commit."""
+        found = self.git.read_object(commit)
+        if found is None or found[1] != "commit":
+            raise BranchConflict(f"{self.ref} points at {commit}, which is not a commit")
+        first_line = found[2].split(b"\n", 1)[0].decode()
+        return first_line.split()[1]
+
+    def tree(self, oid: str) -> list[TreeEntry]:
+        """The entries of a tree, cached by id (a tree id never changes meaning)."""
+        entries = self._trees.get(oid)
+        if entries is None:
+            if len(self._trees) > 4096:
+                self._trees.clear()
+            entries = self.git.read_tree(oid)
+            self._trees[oid] = entries
+        return entries
+
+    # -- writing -------------------------------------------------------------
+    def write_blob(self, data: bytes) -> Blob:
+        """Store bytes as a blob now; commit them later by path with the returned Blob."""
+        return Blob(self.git.write_object("blob", data))
+
+    def commit(self, edit: Edit, message: str, *, allow_empty: bool = False) -> str | None:
+        """Apply ``edit`` to the tip and move the branch there atomically.
+
+        ``edit`` maps paths to new content (or is a function of the tip's snapshot
+        returning such a mapping). Returns the new commit, or None when the edit
+        changed nothing. A lost race re-applies the edit on the new tip.
+        """
+        locked_since: float | None = None
+        for attempt in range(1000):
+            self._refuse_if_checked_out()
+            tip = self.tip()
+            snapshot = self.snapshot(tip)
+            changes = edit(snapshot) if callable(edit) else edit
+            new_tree = self._apply(snapshot.tree, _group(changes))
+            if new_tree == snapshot.tree and not allow_empty:
+                return None
+            commit = self._write_commit(new_tree, tip, message)
+            outcome = self.git.update_ref(self.ref, commit, tip, message.split("\n", 1)[0])
+            if outcome is RefUpdate.DONE:
+                return commit
+            if outcome is RefUpdate.LOCKED:
+                locked_since = locked_since or time.monotonic()
+                if time.monotonic() - locked_since > self.lock_timeout:
+                    raise BranchConflict(self._lock_message())
+            else:
+                locked_since = None
+            time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
+        raise BranchConflict(f"gave up updating {self.ref} after 1000 lost races")
+
+    def _lock_message(self) -> str:
+        lock = self.git.lock_file(self.ref)
+        return (f"{self.ref} stayed locked for {self.lock_timeout:.0f}s: {lock} exists. "
+                "If no git or labbook process is running (check with `ps aux | grep git`), "
+                f"the lock is stale: remove it with `rm '{lock}'`")
+
+    def _refuse_if_checked_out(self) -> None:
+        users = self.git.worktrees_on(self.ref)
+        if users:
+            raise BranchConflict(
+                f"the branch {self.branch!r} is checked out in {users[0]}; labbook will not move "
+                "it under that work tree's feet: switch that work tree to another branch first")
+
+    def _write_commit(self, tree: str, parent: str | None, message: str) -> str:
+        name, email = self.identity
+        stamp = f"{int(time.time())} +0000"
+        lines = [f"tree {tree}"]
+        if parent:
+            lines.append(f"parent {parent}")
+        lines += [f"author {name} <{email}> {stamp}", f"committer {name} <{email}> {stamp}", ""]
+        body = "\n".join(lines) + "\n" + message.rstrip("\n") + "\n"
+        return self.git.write_object("commit", body.encode("utf-8"))
+
+    def _apply(self, tree: str | None, changes: dict[str, object]) -> str | None:
+        entries = {e.name: e for e in self.tree(tree)} if tree else {}
+        for name, change in changes.items():
+            existing = entries.get(name)
+            if isinstance(change, dict):
+                child = existing.oid if existing is not None and existing.is_tree else None
+                new = self._apply(child, change)
+            elif change is None:
+                new = None
+            elif isinstance(change, Blob):
+                new = change.oid
+            else:
+                new = self.git.write_object("blob", change)
+            if new is None:
+                entries.pop(name, None)
+            else:
+                mode = TREE_MODE if isinstance(change, dict) else BLOB_MODE
+                entries[name] = TreeEntry(mode, name, new)
+        if not entries:
+            return None
+        return self.git.write_tree(list(entries.values()))
+
+
+def _group(changes: Mapping[str, Change]) -> dict[str, object]:
+    """Turn ``{"a/b/c": x}`` into nested ``{"a": {"b": {"c": x}}}``, checking every name."""
+    root: dict[str, object] = {}
+    for path, change in changes.items():
+        parts = check_path(path)
+        node = root
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InvalidValue(f"{path!r} puts a file and a folder on one path")
+            node = child
+        node[parts[-1]] = change
+    return root
+
+
+def identity_from(settings: Mapping[str, str]) -> tuple[str, str]:
+    """The commit identity: git's user.name/user.email, or the login name on this host."""
+    login = os.environ.get("USER") or os.environ.get("LOGNAME") or "labbook"
+    name = settings.get("user.name") or login
+    email = settings.get("user.email") or f"{login}@localhost"
+    strip = str.maketrans("", "", "<>\n\r")
+    return name.translate(strip).strip() or login, email.translate(strip).strip() or "labbook@localhost"

@@ -1,0 +1,235 @@
+"""The fluent API: ``labbook.start_run``, ``labbook.log_metric`` and friends.
+
+Each function is a one-liner over a :class:`Run` taken from the active-run
+stack. The stack is process-wide (threads of a training loop see the run their
+main thread started, as in MLflow). A process that exits with runs open ends
+them FINISHED; an uncaught exception ends them FAILED, Ctrl-C ends them KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from . import lifecycle
+from .errors import InvalidValue, NoActiveRun
+from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
+from .repository import Repository, open_repository
+from .run import Run, error_summary
+
+
+class _State:
+    """The process-wide tracking state: repository, current experiment, active runs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.repo: Repository | None = None
+        self.repo_path: str | None = None
+        self.experiment: str | None = None
+        self.stack: list[Run] = []
+        self.hooks_installed = False
+
+    def repository(self) -> Repository:
+        with self.lock:
+            if self.repo is None:
+                self.repo = open_repository(self.repo_path)
+                lifecycle.recover(self.repo)
+            return self.repo
+
+    def push(self, run: Run) -> None:
+        with self.lock:
+            run.on_end = self.pop
+            self.stack.append(run)
+            self._install_exit_hooks()
+
+    def pop(self, run: Run) -> None:
+        with self.lock:
+            if run in self.stack:
+                self.stack.remove(run)
+
+    def current(self) -> Run | None:
+        return self.stack[-1] if self.stack else None
+
+    def reset(self) -> None:
+        """Forget everything (ends nothing); used between tests."""
+        with self.lock:
+            if self.repo is not None:
+                self.repo.close()
+            self.__init__()  # type: ignore[misc]
+
+    def _install_exit_hooks(self) -> None:
+        if self.hooks_installed:
+            return
+        self.hooks_installed = True
+        atexit.register(_end_open_runs, "FINISHED", None)
+        previous = sys.excepthook
+
+        def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+            if issubclass(kind, KeyboardInterrupt):
+                _end_open_runs("KILLED", "KeyboardInterrupt")
+            else:
+                _end_open_runs("FAILED", error_summary(exc))
+            previous(kind, exc, tb)
+
+        sys.excepthook = hook
+
+
+_state = _State()
+
+
+def _end_open_runs(status: str, error: str | None) -> None:
+    for run in reversed(list(_state.stack)):
+        try:
+            run.end(status, error=error)
+        except Exception as exc:  # noqa: BLE001 - exiting: report and keep ending the others
+            print(f"labbook: could not end run {run.id[:8]}: {exc}; `labbook recover` will "
+                  "commit it from its journal", file=sys.stderr)
+
+
+def _active() -> Run:
+    run = _state.current()
+    if run is None:
+        raise NoActiveRun("no active run: call labbook.start_run() first")
+    return run
+
+
+def set_repository(path: str | os.PathLike[str] | None) -> None:
+    """Use the git repository at ``path`` (default: $LABBOOK_REPO or the current directory)."""
+    with _state.lock:
+        if _state.repo is not None:
+            _state.repo.close()
+        _state.repo = None
+        _state.repo_path = os.fspath(path) if path is not None else None
+
+
+def set_experiment(name: str, description: str | None = None) -> ExperimentRecord:
+    """Make ``name`` the experiment of the next runs (created on the branch if new)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValue(f"experiment name {name!r} is empty")
+    exp = _state.repository().ensure_experiment(name, description)
+    _state.experiment = name
+    return exp
+
+
+def start_run(name: str | None = None, *, experiment: str | None = None,
+              hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
+              parent: str | Run | None = None, nested: bool = False,
+              run_id: str | None = None) -> Run:
+    """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run."""
+    repo = _state.repository()
+    with _state.lock:
+        current = _state.current()
+        if run_id is not None:
+            rid = lifecycle.resolve(repo.store.snapshot(), run_id)
+            if any(r.id == rid for r in _state.stack):
+                raise InvalidValue(f"run {rid[:8]} is already active in this process")
+            run = lifecycle.resume(repo, rid)
+        else:
+            if current is not None and not nested and parent is None:
+                raise InvalidValue(f"run {current.id[:8]} ({current.name}) is already active: "
+                                   "end it first, or pass nested=True to start a child run")
+            parent_id = _parent_id(repo, parent, current if nested else None)
+            run = lifecycle.start(
+                repo, experiment=experiment or _state.experiment or DEFAULT_EXPERIMENT,
+                name=name, hypothesis=hypothesis, tags=dict(tags) if tags else None,
+                parent=parent_id)
+        _state.push(run)
+        return run
+
+
+def _parent_id(repo: Repository, parent: str | Run | None, current: Run | None) -> str | None:
+    if isinstance(parent, Run):
+        return parent.id
+    if isinstance(parent, str):
+        return lifecycle.resolve(repo.store.snapshot(), parent)
+    return current.id if current is not None else None
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (no-op when none is active, as in MLflow)."""
+    run = _state.current()
+    if run is not None:
+        run.end(status)
+
+
+def active_run() -> Run | None:
+    """The innermost active run, or None."""
+    return _state.current()
+
+
+def get_run(id_or_name: str) -> Run:
+    """A run from the branch by id, unique id prefix (≥ 4 characters) or exact name."""
+    return lifecycle.load(_state.repository(), id_or_name)
+
+
+def recover() -> list[Run]:
+    """Commit every run whose process died from its journal (status KILLED)."""
+    return lifecycle.recover(_state.repository())
+
+
+def init(path: str | os.PathLike[str] | None = None) -> bool:
+    """Create the experiments branch; True if it was created, False if it existed."""
+    repo = open_repository(path) if path is not None else _state.repository()
+    return repo.init()
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log one param of the active run."""
+    _active().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params of the active run; nested dicts are flattened with dots."""
+    _active().log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
+    """Log one metric value of the active run."""
+    _active().log_metric(key, value, step=step, timestamp=timestamp)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None,
+                timestamp: int | None = None) -> None:
+    """Log several metric values of the active run."""
+    _active().log_metrics(metrics, step=step, timestamp=timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _active().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
+    _active().set_tags(tags)
+
+
+def note(text: str) -> None:
+    """Append a timestamped markdown note to the active run."""
+    _active().note(text)
+
+
+def conclude(verdict: str, text: str = "") -> None:
+    """Conclude the active run: supported, refuted or inconclusive, with a sentence why."""
+    _active().conclude(verdict, text)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Artifact:
+    """Store a file with the active run."""
+    return _active().log_artifact(local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str],
+                  artifact_path: str | None = None) -> list[Artifact]:
+    """Store every file under a folder with the active run."""
+    return _active().log_artifacts(local_dir, artifact_path)
+
+
+def reset() -> None:
+    """Forget the repository, experiment and active runs of this process (for tests)."""
+    _state.reset()
