@@ -10,7 +10,7 @@
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from .errors import (
     AmbiguousRun,
     ArtifactError,
     BranchConflict,
@@ -23,8 +23,8 @@ from .errors import (  # noqa: E402
     ParamConflict,
     RunNotFound,
 )
-from .run import Run  # noqa: E402
-from .tracking import (  # noqa: E402
+from .run import Run
+from .tracking import (
     active_run,
     conclude,
     end_run,

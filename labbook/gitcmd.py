@@ -240,7 +240,7 @@ class Git:
         err = proc.stderr.decode("utf-8", "replace")
         if "but expected" in err or "reference already exists" in err or "unable to resolve" in err:
             return RefUpdate.MOVED
-        if ".lock': File exists" in err or "Unable to create" in err and ".lock" in err:
+        if ".lock': File exists" in err or ("Unable to create" in err and ".lock" in err):
             return RefUpdate.LOCKED
         if "cannot lock ref" in err and "exists; cannot create" in err:
             raise BranchConflict(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import provenance, record, validation
+from . import record, validation
 from .artifacts import files_under, regular_file, sha256_file
 from .errors import ArtifactError, InvalidValue, ParamConflict
 from .journal import Journal

@@ -9,6 +9,7 @@ them FINISHED; an uncaught exception ends them FAILED, Ctrl-C ends them KILLED.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import threading
@@ -32,13 +33,16 @@ class _State:
         self.repo_path: str | None = None
         self.experiment: str | None = None
         self.stack: list[Run] = []
-        self.hooks_installed = False
+        self.recovered: list[Run] = []  # folded when the repository was opened
 
     def repository(self) -> Repository:
         with self.lock:
             if self.repo is None:
                 self.repo = open_repository(self.repo_path)
-                lifecycle.recover(self.repo)
+                self.recovered = lifecycle.recover(self.repo)
+                for run in self.recovered:
+                    _log.warning("labbook: run %s (%s) had no live process; committed it as %s "
+                                 "from its journal", run.id[:8], run.name, run.status)
             return self.repo
 
     def push(self, run: Run) -> None:
@@ -63,9 +67,10 @@ class _State:
             self.__init__()  # type: ignore[misc]
 
     def _install_exit_hooks(self) -> None:
-        if self.hooks_installed:
+        global _hooks_installed
+        if _hooks_installed:
             return
-        self.hooks_installed = True
+        _hooks_installed = True
         atexit.register(_end_open_runs, "FINISHED", None)
         previous = sys.excepthook
 
@@ -79,14 +84,17 @@ class _State:
         sys.excepthook = hook
 
 
+_log = logging.getLogger("labbook")
 _state = _State()
+_hooks_installed = False
 
 
 def _end_open_runs(status: str, error: str | None) -> None:
     for run in reversed(list(_state.stack)):
+        _state.pop(run)
         try:
             run.end(status, error=error)
-        except Exception as exc:  # noqa: BLE001 - exiting: report and keep ending the others
+        except Exception as exc:
             print(f"labbook: could not end run {run.id[:8]}: {exc}; `labbook recover` will "
                   "commit it from its journal", file=sys.stderr)
 
@@ -169,7 +177,9 @@ def get_run(id_or_name: str) -> Run:
 
 def recover() -> list[Run]:
     """Commit every run whose process died from its journal (status KILLED)."""
-    return lifecycle.recover(_state.repository())
+    repo = _state.repository()
+    already, _state.recovered = _state.recovered, []
+    return already + lifecycle.recover(repo)
 
 
 def init(path: str | os.PathLike[str] | None = None) -> bool:

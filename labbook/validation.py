@@ -40,17 +40,19 @@ def check_key(key: Any, what: str = "key") -> str:
 
 def param_value(key: str, value: Any) -> Any:
     """A param value as it will be stored: str, int, float, bool, None or a list of them."""
-    if value is None or isinstance(value, bool | str):
-        if isinstance(value, str) and len(value) > MAX_PARAM_STRING:
+    if value is None or isinstance(value, bool):
+        return value if value is None else bool(value)
+    if isinstance(value, str):
+        if len(value) > MAX_PARAM_STRING:
             raise InvalidValue(f"param {key!r} has a {len(value)}-character value; "
                                f"allowed: up to {MAX_PARAM_STRING}")
-        return value
+        return str(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
-    if type(value).__name__ == "bool_":  # numpy.bool_ is not a numbers.Integral
-        return bool(value)
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b" and not getattr(value, "shape", ()):
+        return bool(value)  # numpy's bool scalar is not a numbers.Integral
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, list | tuple):
@@ -75,7 +77,7 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any
 
 def metric_value(key: str, value: Any) -> float:
     """A metric value as a float; NaN and ±inf are allowed, text and bools are not."""
-    if isinstance(value, float):
+    if type(value) is float:
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)

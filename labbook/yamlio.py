@@ -10,7 +10,7 @@ the input size is capped, and the plain scalars ``=`` and ``<<`` are strings.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -46,7 +46,7 @@ _Dumper.add_representer(str, _represent_str)
 class _Loader(yaml.CSafeLoader):
     """libyaml loader that refuses aliases, duplicate keys and non-scalar keys."""
 
-    yaml_implicit_resolvers = {
+    yaml_implicit_resolvers: ClassVar[dict] = {
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_MERGE, _VALUE)]
         for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
     }
@@ -94,6 +94,6 @@ def load(data: bytes, path: str) -> Any:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise FormatError(path, f"{len(data)} bytes is more than the {MAX_DOCUMENT_BYTES} allowed")
     try:
-        return yaml.load(data, Loader=_Loader)  # noqa: S506 - _Loader is a hardened CSafeLoader
+        return yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise FormatError(path, " ".join(str(exc).split())) from exc
