@@ -46,8 +46,19 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
     if tags:
         run.set_tags(tags)
     what = f": {hypothesis.strip().splitlines()[0]}" if hypothesis and hypothesis.strip() else ""
-    run._commit(f"start {rec.name} in {exp.name}{what}")
+    _commit_or_forget(run, f"start {rec.name} in {exp.name}{what}")
     return run
+
+
+def _commit_or_forget(run: Run, message: str) -> None:
+    """Commit a run's first record; if that fails, drop its journal (nothing was logged yet)."""
+    try:
+        run._commit(message)
+    except BaseException:
+        journal, run._journal = run._journal, None
+        if journal is not None:
+            journal.close(remove=True)
+        raise
 
 
 def resume(repo: Repository, run_id: str) -> Run:
@@ -56,12 +67,16 @@ def resume(repo: Repository, run_id: str) -> Run:
     run = load(repo, run_id, snapshot)
     run.record.status, run.record.end_time = "RUNNING", None
     _go_live(run, base=snapshot.commit, files={})
-    run._commit(f"resume {run.name}")
+    _commit_or_forget(run, f"resume {run.name}")
     return run
 
 
 def _go_live(run: Run, base: str | None, files: dict[str, Blob]) -> None:
-    journal = Journal(run.repo.journal_dir / f"{run.id}.log")
+    try:
+        journal = Journal(run.repo.journal_dir / f"{run.id}.log")
+    except BlockingIOError as exc:
+        raise InvalidValue(f"run {run.id[:8]} ({run.name}) is live in another process; "
+                           "it can be resumed once that process ends it") from exc
     journal.append({"e": "start", "r": record.run_to_plain(run.record), "base": base,
                     "files": {path: blob.oid for path, blob in files.items()},
                     "pid": os.getpid()})
