@@ -110,6 +110,7 @@ class Repository:
         store_root = self.settings.artifact_store or os.path.join(git.common_dir, "labbook",
                                                                   "artifacts")
         self.artifact_store = ArtifactStore(Path(store_root).expanduser())
+        self._known_experiments: dict[str, ExperimentRecord] = {}
 
     def init(self) -> bool:
         """Create the branch with its labbook.yaml if missing; True if it was created."""
@@ -135,6 +136,8 @@ class Repository:
         """Create the experiment if missing; update its description when one is given."""
         slug = experiment_slug(name)
         path = experiment_path(slug)
+        if slug in self._known_experiments and description is None:
+            return self._known_experiments[slug]
         result: list[ExperimentRecord] = []
 
         def edit(snapshot: Snapshot) -> dict[str, bytes]:
@@ -151,8 +154,10 @@ class Repository:
             result.append(current)
             return {path: experiment_to_yaml(current)}
 
-        verb = "describe" if description else "create"
+        exists = self.store.snapshot().entry(path) is not None
+        verb = "describe" if exists else "create"
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
+        self._known_experiments[slug] = result[-1]
         return result[-1]
 
     def close(self) -> None:

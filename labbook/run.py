@@ -60,6 +60,7 @@ class Run:
 
     @property
     def experiment(self) -> str:
+        """The experiment's id (its file name slug); the name is in experiments/<slug>.yaml."""
         return self.record.experiment
 
     @property
@@ -82,6 +83,23 @@ class Run:
     @property
     def notes(self) -> list[Note]:
         return list(self.record.notes)
+
+    @property
+    def hypothesis(self) -> str | None:
+        return self.record.hypothesis
+
+    @property
+    def conclusion(self) -> Conclusion | None:
+        return self.record.conclusion
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the parent run, or None."""
+        return self.record.parent
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return list(self.record.artifacts)
 
     @property
     def provenance(self) -> record.Code:
@@ -206,9 +224,9 @@ class Run:
                      artifact_path: str | None = None) -> Artifact:
         """Store a file: small files on the branch, larger ones in the artifact store.
 
-        The name kept is the file's relative path when it lies under the current
-        directory (``plots/residuals.png``), else its base name; with
-        ``artifact_path`` it is ``artifact_path/<base name>`` as in MLflow.
+        A relative path keeps its folders (``plots/residuals.png``); an absolute
+        path, or one with ``..``, keeps its base name; with ``artifact_path`` the
+        name is ``artifact_path/<base name>``, as in MLflow.
         """
         self._require_active()
         source = regular_file(local_path)
@@ -361,11 +379,9 @@ def _metric_line(rec: RunRecord, most: int = 4) -> str:
 
 
 def _default_artifact_name(path: Path) -> str:
+    """A relative path keeps its folders (plots/a.png); an absolute one keeps its base name."""
     if path.is_absolute():
-        try:
-            return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-        except ValueError:
-            return path.name
+        return path.name
     parts = path.as_posix().split("/")
     return path.name if ".." in parts else path.as_posix()
 

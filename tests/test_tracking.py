@@ -189,3 +189,27 @@ def test_experiment_names_with_odd_characters_get_safe_unique_files(repo: Path):
     files = git(repo, "ls-tree", "--name-only", "experiments", "experiments/").split()
     assert len(files) == 3
     assert all("/" not in f.removeprefix("experiments/") for f in files)
+
+
+def test_experiment_commits_say_create_then_describe(repo: Path):
+    labbook.set_experiment("diabetes", description="first question")
+    labbook.set_experiment("diabetes", description="better question")
+    subjects = git(repo, "log", "--format=%s", "experiments").splitlines()
+    assert subjects[:2] == ["experiment diabetes: describe — better question",
+                            "experiment diabetes: create — first question"]
+
+
+def test_artifact_names_do_not_depend_on_the_current_directory(repo: Path, tmp_path: Path):
+    outside = tmp_path / "scratch" / "predictions.csv"
+    outside.parent.mkdir()
+    outside.write_text("y\n1\n")
+    inside = repo / "plots" / "a.png"
+    inside.parent.mkdir()
+    inside.write_bytes(b"png")
+    with labbook.start_run() as run:
+        labbook.log_artifact(outside)
+        labbook.log_artifact(inside)
+        labbook.log_artifact("plots/a.png", artifact_path="figures")
+        labbook.log_artifact("plots/a.png")
+    assert sorted(a.path for a in run.artifacts) == ["a.png", "figures/a.png", "plots/a.png",
+                                                     "predictions.csv"]
