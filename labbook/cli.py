@@ -7,11 +7,12 @@ click's, exit status 2.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import click
 
-from . import __version__, tracking
+from . import __version__, display, query, tracking
 from .errors import LabbookError
 
 
@@ -52,6 +53,84 @@ def recover() -> None:
                    f"{len(run.history)} metric values")
     if not runs:
         click.echo("no runs to recover")
+
+
+def _width() -> int:
+    return shutil.get_terminal_size()[0] if sys.stdout.isatty() else 200
+
+
+def _sort_items(sort: tuple[str, ...]) -> list[str]:
+    return [f"{s[1:]} DESC" if s.startswith("-") else f"{s.lstrip('+')} ASC" for s in sort]
+
+
+@cli.command("ls")
+@click.option("-e", "--experiment", "experiments", multiple=True, help="Only this experiment (repeatable).")
+@click.option("--filter", "filter_string", metavar="EXPR",
+              help="e.g. \"metrics.r2 > 0.4 and params.solver = 'svd'\".")
+@click.option("--sort", multiple=True, metavar="COL", help="Sort by COL; -COL for descending (repeatable).")
+@click.option("--columns", metavar="LIST", help="Comma-separated columns or globs, e.g. params.*,metrics.r2.")
+@click.option("--limit", type=click.IntRange(min=0), help="Show at most this many runs.")
+@click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
+@click.option("--commit", metavar="REV", help="Only runs made at this code revision (HEAD~3, a tag…).")
+@click.option("--format", "fmt", type=click.Choice(display.FORMATS), default="table", show_default=True)
+def ls_command(experiments, filter_string, sort, columns, limit, show_all, commit, fmt) -> None:
+    """List runs as a table (newest first), or as csv, json or markdown."""
+    frame = tracking.search_runs(experiments or None, filter_string, _sort_items(sort), limit,
+                                 "all" if show_all else "active", commit)
+    patterns = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    click.echo(display.render_frame(display.select_columns(frame, patterns), fmt, _width()), nl=False)
+
+
+@cli.command()
+@click.argument("run")
+def show(run: str) -> None:
+    """Show every field of a run (an id, a unique id prefix or a name)."""
+    rec, experiment, histories = query.run_details(tracking.repository(), run)
+    click.echo(display.render_run(rec, experiment, histories, _width()), nl=False)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True)
+def compare(runs: tuple[str, ...]) -> None:
+    """Compare runs side by side: differing params and the best value of each metric marked."""
+    records = query.run_records(tracking.repository(), runs)
+    goals = {key: display.metric_goal(key) for rec in records for key in rec.metrics}
+    click.echo(display.render_compare(records, goals, _width()), nl=False)
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+def diff(run_a: str, run_b: str) -> None:
+    """Show how two runs differ: params, metrics, then the code between their commits."""
+    a, b = query.run_records(tracking.repository(), [run_a, run_b])
+    code_diff, patches = query.code_differences(tracking.repository(), a, b)
+    click.echo(display.render_diff(a, b, code_diff, patches), nl=False)
+
+
+@cli.command()
+@click.option("-e", "--experiment", "experiments", multiple=True, help="Only this experiment (repeatable).")
+@click.option("--filter", "filter_string", metavar="EXPR", help="Only runs matching this filter.")
+@click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
+def export(experiments, filter_string, show_all, fmt, output) -> None:
+    """Export runs (one row each, with params, metrics and tags) to csv, json or parquet."""
+    frame = tracking.search_runs(experiments or None, filter_string, None, None,
+                                 "all" if show_all else "active")
+    query.export_runs(frame, fmt, output)
+    click.echo(f"wrote {len(frame)} runs to {output}", err=True)
+
+
+@cli.command()
+@click.option("--metric", metavar="KEY", help="Also show the best value of this metric.")
+@click.option("--max", "maximise", is_flag=True, help="Best means highest (default: lowest).")
+@click.option("--format", "fmt", type=click.Choice(display.FORMATS), default="table", show_default=True)
+def experiments(metric: str | None, maximise: bool, fmt: str) -> None:
+    """List experiments: question, run count, last activity, best value of a metric."""
+    frame = tracking.list_experiments(metric, "max" if maximise else "min")
+    click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
 def main() -> None:

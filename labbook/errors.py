@@ -8,6 +8,7 @@
     │   └── AmbiguousRun         a prefix or name matches several runs
     ├── NoActiveRun              a log call with no run started
     ├── ArtifactError            a missing, unsafe or corrupt artifact
+    ├── FilterSyntaxError        a filter that does not parse (column + caret line)
     ├── FormatError              an on-branch file that does not parse (path + reason)
     ├── BranchConflict           the branch could not be updated (lock, checkout, races)
     └── GitError                 git itself failed (argv, status, stderr)
@@ -48,6 +49,14 @@ class NoActiveRun(LabbookError):
 
 class ArtifactError(LabbookError):
     """An artifact that is missing, unsafe to store, or whose bytes do not match."""
+
+
+class FilterSyntaxError(LabbookError):
+    """A filter or order_by that does not parse; the message shows where, with a caret."""
+
+    def __init__(self, message: str, column: int):
+        super().__init__(message)
+        self.column = column
 
 
 class FormatError(LabbookError):

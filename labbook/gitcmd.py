@@ -158,6 +158,43 @@ class Git:
             reader.stdout.read(1)  # the newline after the content
             return parts[0].decode(), parts[1].decode(), data
 
+    def read_many(self, names: list[str]) -> list[tuple[str, str, bytes] | None]:
+        """Read many objects in one pipelined exchange with cat-file (no round trip each)."""
+        if not names:
+            return []
+        request = "".join(f"{name}\n" for name in names).encode()
+        with self._reader_lock:
+            reader = self._ensure_reader()
+            assert reader.stdin is not None and reader.stdout is not None
+            feeder = threading.Thread(target=_feed, args=(reader.stdin, request), daemon=True)
+            feeder.start()
+            out: list[tuple[str, str, bytes] | None] = []
+            for _ in names:
+                header = reader.stdout.readline()
+                if not header:
+                    self.close()
+                    raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
+                parts = header.split()
+                if len(parts) != 3:
+                    out.append(None)
+                    continue
+                data = reader.stdout.read(int(parts[2]))
+                reader.stdout.read(1)
+                out.append((parts[0].decode(), parts[1].decode(), data))
+            feeder.join()
+            return out
+
+    def resolve_commit(self, rev: str) -> str | None:
+        """The commit id a revision (HEAD~3, a tag, a short sha) names in this repository."""
+        proc = self.run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+                        check=False)
+        return proc.stdout.decode().strip() or None
+
+    def diff_commits(self, old: str, new: str) -> str | None:
+        """``git diff old new`` of the code, or None when either commit is not here."""
+        proc = self.run(["diff", "--no-color", "--no-ext-diff", old, new, "--"], check=False)
+        return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
     def read_blob(self, oid: str) -> bytes:
         """The content of a blob; raises GitError if it is missing."""
         found = self.read_object(oid)
@@ -266,6 +303,11 @@ class Git:
             except OSError:
                 continue
         return found
+
+
+def _feed(pipe, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    pipe.write(data)
+    pipe.flush()
 
 
 def _tree_sort_key(entry: TreeEntry) -> bytes:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import BranchConflict, InvalidValue
-from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry
+from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry, parse_tree
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,26 @@ class BranchStore:
             entries = self.git.read_tree(oid)
             self._trees[oid] = entries
         return entries
+
+    def trees(self, oids: list[str]) -> dict[str, list[TreeEntry]]:
+        """Many trees at once (cached ones from memory, the rest in one batch)."""
+        out = {oid: self._trees[oid] for oid in oids if oid in self._trees}
+        missing = [oid for oid in dict.fromkeys(oids) if oid not in out]
+        for oid, found in zip(missing, self.git.read_many(missing), strict=True):
+            if found is None or found[1] != "tree":
+                raise BranchConflict(f"tree {oid} of {self.ref} is missing from the repository")
+            out[oid] = parse_tree(found[2], self.git.oid_bytes)
+        return out
+
+    def blobs(self, oids: list[str]) -> dict[str, bytes]:
+        """The content of many blobs, read in one batch."""
+        unique = list(dict.fromkeys(oids))
+        out = {}
+        for oid, found in zip(unique, self.git.read_many(unique), strict=True):
+            if found is None:
+                raise BranchConflict(f"blob {oid} of {self.ref} is missing from the repository")
+            out[oid] = found[2]
+        return out
 
     # -- writing -------------------------------------------------------------
     def write_blob(self, data: bytes) -> Blob:

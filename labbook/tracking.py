@@ -13,11 +13,13 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from . import lifecycle
+import pandas as pd
+
+from . import lifecycle, query
 from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
 from .repository import Repository, open_repository
@@ -104,6 +106,11 @@ def _active() -> Run:
     if run is None:
         raise NoActiveRun("no active run: call labbook.start_run() first")
     return run
+
+
+def repository() -> Repository:
+    """The repository this process logs to (opened, and dead runs recovered, on first use)."""
+    return _state.repository()
 
 
 def set_repository(path: str | os.PathLike[str] | None) -> None:
@@ -243,3 +250,32 @@ def log_artifacts(local_dir: str | os.PathLike[str],
 def reset() -> None:
     """Forget the repository, experiment and active runs of this process (for tests)."""
     _state.reset()
+
+
+def search_runs(experiments: Iterable[str] | str | None = None, filter_string: str | None = None,
+                order_by: Iterable[str] | None = None, max_results: int | None = None,
+                run_view: str = "active", commit: str | None = None) -> pd.DataFrame:
+    """Runs as a DataFrame, one row per run; see docs/query.md for the filter language."""
+    if isinstance(experiments, str):
+        experiments = [experiments]
+    return query.search_runs(_state.repository(), experiments, filter_string, order_by,
+                             max_results, run_view, commit)
+
+
+def get_metric_history(run: str, key: str) -> pd.DataFrame:
+    """One metric's history of one run: step, timestamp, value."""
+    return query.get_metric_history(_state.repository(), str(run), key)
+
+
+def load_history(runs: Iterable[str] | str, keys: Iterable[str] | None = None) -> pd.DataFrame:
+    """Histories of many runs in long format: run_id, key, step, timestamp, value."""
+    if isinstance(runs, str):
+        runs = [runs]
+    if isinstance(keys, str):
+        keys = [keys]
+    return query.load_history(_state.repository(), runs, keys)
+
+
+def list_experiments(metric: str | None = None, mode: str = "min") -> pd.DataFrame:
+    """One row per experiment: name, description, run count, last activity, best metric."""
+    return query.experiments_frame(_state.repository(), metric, mode)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git
 
 import labbook
+from conftest import git
 
 
 def _record(repo: Path, run_id: str) -> dict:

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import git, python_child, run_ids
 
 import labbook
+from conftest import git, python_child, run_ids
 from labbook.cli import cli
 
 WRITER = """

@@ -37,7 +37,8 @@ def test_every_command_has_help_and_a_section_in_the_cli_doc():
 
 def test_public_api_is_pinned():
     assert sorted(labbook.__all__) == sorted([
-        "AmbiguousRun", "ArtifactError", "BranchConflict", "FormatError", "GitError",
+        "AmbiguousRun", "ArtifactError", "BranchConflict", "FilterSyntaxError", "FormatError",
+        "GitError", "get_metric_history", "list_experiments", "load_history", "search_runs",
         "InvalidValue", "LabbookError", "NoActiveRun", "NotARepository", "ParamConflict", "Run",
         "RunNotFound", "__version__", "active_run", "conclude", "end_run", "get_run", "init",
         "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_param", "log_params",

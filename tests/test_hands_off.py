@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_ids, user_state
 
 import labbook
+from conftest import git, run_ids, user_state
 
 
 def _failing_hooks(repo: Path, marker: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
-from conftest import git, run_ids, user_state
 
 import labbook
+from conftest import git, run_ids, user_state
 from labbook.cli import cli
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git
 
 import labbook
+from conftest import git
 from labbook.provenance import redact_command, strip_credentials
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, run_ids, user_state
 
 import labbook
+from conftest import git, run_ids, user_state
 
 
 def test_issue_example_records_one_commit_per_event(repo: Path):

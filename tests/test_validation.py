@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 import labbook
+from conftest import git
 
 
 @pytest.mark.parametrize("key, message", [

@@ -1,0 +1,403 @@
+"""Reading runs back as pandas DataFrames: search_runs, metric histories, experiments.
+
+``search_runs`` builds one row per run from the cached records (see
+``catalog``), applies the parsed filter as pandas operations (never
+``eval``/``DataFrame.query`` on user text), sorts with missing values last,
+and limits.
+
+Comparison rules of the filter: a number compares numerically with numeric
+values (a param logged as ``0.9`` matches ``params.alpha = 0.9``); a quoted
+string compares with the value's text (``params.alpha = '0.9'`` matches too);
+times compare with ISO dates (``start_time > '2026-01-01'``) or milliseconds
+since the epoch. A run without the column never matches a comparison, LIKE or
+IN (as in SQL); ``IS NULL`` finds it. ``NOT`` negates the whole test.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import filterlang, lifecycle, record
+from .catalog import Catalog
+from .errors import InvalidValue
+from .filterlang import BoolOp, Column, Comparison, Not
+from .repository import Repository
+
+BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration",
+                "user", "parent_run_id", "code_commit", "code_dirty", "hypothesis", "verdict"]
+RUN_VIEWS = ("active", "deleted", "all")
+_TIME_COLUMNS = ("start_time", "end_time")
+_catalogs: weakref.WeakKeyDictionary[Repository, Catalog] = weakref.WeakKeyDictionary()
+
+
+def catalog_for(repo: Repository) -> Catalog:
+    """The repository's catalog (one per repository object, so its cache stays warm)."""
+    found = _catalogs.get(repo)
+    if found is None:
+        found = _catalogs[repo] = Catalog(repo)
+    return found
+
+
+def experiment_names(repo: Repository) -> dict[str, str]:
+    """Experiment slug → name for every experiment file on the branch."""
+    snapshot = repo.store.snapshot()
+    names = {}
+    for entry in snapshot.list("experiments"):
+        if entry.name.endswith(".yaml"):
+            slug = entry.name[: -len(".yaml")]
+            rec = repo.experiment(slug)
+            names[slug] = rec.name if rec else slug
+    return names
+
+
+def _row(plain: dict[str, Any], experiments: dict[str, str]) -> dict[str, Any]:
+    conclusion = plain.get("conclusion") or {}
+    code = plain.get("code") or {}
+    row = {
+        "run_id": plain["id"], "run_name": plain["name"],
+        "experiment": experiments.get(plain["experiment"], plain["experiment"]),
+        "status": plain["status"], "start_time": plain.get("start_time"),
+        "end_time": plain.get("end_time"), "user": plain.get("user"),
+        "parent_run_id": plain.get("parent"), "code_commit": code.get("commit"),
+        "code_dirty": code.get("dirty"), "hypothesis": plain.get("hypothesis"),
+        "verdict": conclusion.get("verdict"),
+    }
+    for key, value in (plain.get("params") or {}).items():
+        row[f"params.{key}"] = value
+    for key, summary in (plain.get("metrics") or {}).items():
+        row[f"metrics.{key}"] = summary["last"]
+    for key, value in (plain.get("tags") or {}).items():
+        row[f"tags.{key}"] = value
+    return row
+
+
+def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
+               run_view: str = "active") -> pd.DataFrame:
+    """Every run of the branch (optionally of some experiments) as a DataFrame, unsorted."""
+    if run_view not in RUN_VIEWS:
+        raise InvalidValue(f"run_view {run_view!r} is not one of {', '.join(RUN_VIEWS)}")
+    names = experiment_names(repo)
+    plains = catalog_for(repo).records()
+    if experiments is not None:
+        wanted = _experiment_slugs(experiments, names)
+        plains = [p for p in plains if p["experiment"] in wanted]
+    if run_view != "all":
+        deleted = run_view == "deleted"
+        plains = [p for p in plains if bool(p.get("deleted")) is deleted]
+    rows = [_row(p, names) for p in plains]
+    extra = sorted({k for row in rows for k in row} - set(BASE_COLUMNS),
+                   key=lambda k: (("params.", "metrics.", "tags.").index(k[: k.index(".") + 1]), k))
+    frame = pd.DataFrame({c: _column([row.get(c) for row in rows]) for c in BASE_COLUMNS + extra})
+    for column in _TIME_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    frame["duration"] = (frame["end_time"] - frame["start_time"]).dt.total_seconds()
+    for column in extra:
+        if column.startswith("metrics."):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _column(values: list[Any]) -> pd.Series:
+    """A column keeping values as logged: one numeric dtype only when every value shares it."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {float}:
+        return pd.Series(values, dtype="float64")
+    if kinds == {int} and None not in values:
+        return pd.Series(values, dtype="int64")
+    return pd.Series(values, dtype=object)
+
+
+def _experiment_slugs(experiments: Iterable[str], names: dict[str, str]) -> set[str]:
+    if isinstance(experiments, str):
+        experiments = [experiments]
+    by_name = {name: slug for slug, name in names.items()}
+    wanted = set()
+    for item in experiments:
+        slug = by_name.get(item) or (item if item in names else None)
+        if slug is None:
+            known = ", ".join(sorted(by_name)) or "none yet"
+            raise InvalidValue(f"no experiment named {item!r} (experiments: {known})")
+        wanted.add(slug)
+    return wanted
+
+
+def search_runs(repo: Repository, experiments: Iterable[str] | None = None,
+                filter_string: str | None = None, order_by: Iterable[str] | None = None,
+                max_results: int | None = None, run_view: str = "active",
+                commit: str | None = None) -> pd.DataFrame:
+    """Runs matching a filter, sorted (default: newest first), as a DataFrame."""
+    tree = filterlang.parse(filter_string) if filter_string else None
+    orders = [filterlang.parse_order_by(item) for item in (order_by or [])]
+    frame = runs_frame(repo, experiments, run_view)
+    if commit is not None:
+        full = repo.git.resolve_commit(commit)
+        if full is None:
+            raise InvalidValue(f"{commit!r} is not a commit of this repository")
+        frame = frame[frame["code_commit"] == full]
+    if tree is not None:
+        frame = frame[evaluate(tree, frame)]
+    frame = sort_runs(frame, orders)
+    if max_results is not None:
+        if not isinstance(max_results, int) or max_results < 0:
+            raise InvalidValue(f"max_results {max_results!r} is not a whole number ≥ 0")
+        frame = frame.head(max_results)
+    return frame.reset_index(drop=True)
+
+
+def sort_runs(frame: pd.DataFrame, orders: list[tuple[Column, bool]]) -> pd.DataFrame:
+    """Sort by each (column, ascending); missing values last; default newest first."""
+    if not orders:
+        orders = [(Column("attributes", "start_time"), False)]
+    orders = [o for o in orders if o[0].name in frame.columns]
+    if frame.empty or not orders:
+        return frame
+    keys = pd.DataFrame({f"k{i}": _sortable(frame[column.name])
+                         for i, (column, _) in enumerate(orders)}, index=frame.index)
+    keys["tie"] = frame["run_id"]
+    order = keys.sort_values(by=list(keys.columns), ascending=[a for _, a in orders] + [True],
+                             na_position="last", kind="mergesort").index
+    return frame.loc[order]
+
+
+def _sortable(values: pd.Series) -> pd.Series:
+    """A column pandas can sort: numbers when every value is a number, else text."""
+    if values.dtype != object:
+        return values
+    present = values.dropna()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.to_numeric(values, errors="coerce")
+    return values.map(lambda v: None if v is None else str(v))
+
+
+# -- evaluating a filter --------------------------------------------------------
+def evaluate(node: object, frame: pd.DataFrame) -> np.ndarray:
+    """The boolean mask of the rows a parsed filter selects."""
+    if isinstance(node, BoolOp):
+        masks = [evaluate(operand, frame) for operand in node.operands]
+        combine = np.logical_and if node.op == "and" else np.logical_or
+        result = masks[0]
+        for mask in masks[1:]:
+            result = combine(result, mask)
+        return result
+    if isinstance(node, Not):
+        return ~evaluate(node.operand, frame)
+    assert isinstance(node, Comparison)
+    return _compare(node, frame)
+
+
+def _compare(node: Comparison, frame: pd.DataFrame) -> np.ndarray:
+    name = node.column.name
+    if name not in frame.columns:
+        values = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    else:
+        values = frame[name]
+    present = values.notna().to_numpy()
+    if node.op == "null":
+        return present if node.negated else ~present
+    if node.op in ("like", "ilike"):
+        pattern = _like_regex(str(node.value), node.op == "ilike")
+        texts = _as_text(values)
+        hit = np.array([t is not None and pattern.fullmatch(t) is not None for t in texts], dtype=bool)
+    elif node.op == "in":
+        hit = np.zeros(len(frame), dtype=bool)
+        for literal in node.value:  # type: ignore[union-attr]
+            hit |= _equal(values, literal)
+    elif node.op == "=":
+        hit = _equal(values, node.value)
+    elif node.op == "!=":
+        hit = present & ~_equal(values, node.value)
+    else:
+        hit = _order(values, node.op, node.value, node.column)
+    if node.negated:
+        hit = present & ~hit
+    return hit & present
+
+
+def _as_text(values: pd.Series) -> list[str | None]:
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else _text(v) for v in values]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    if values.dtype.kind in "fi":
+        return values.to_numpy(dtype="float64")
+    if values.dtype.kind == "M":
+        return (values.astype("int64") // 1_000_000).to_numpy(dtype="float64")
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[i] = value
+    return out
+
+
+def _equal(values: pd.Series, literal: Any) -> np.ndarray:
+    if values.dtype.kind == "M":
+        return _order(values, "=", literal, None)
+    if isinstance(literal, str):
+        texts = _as_text(values)
+        return np.array([t == literal for t in texts], dtype=bool)
+    return _numbers(values) == float(literal)
+
+
+def _order(values: pd.Series, op: str, literal: Any, column: Column | None) -> np.ndarray:
+    if values.dtype.kind == "M":
+        moment = _time_literal(literal, column)
+        return np.asarray(_apply(op, values, moment), dtype=bool)  # NaT compares False
+    if isinstance(literal, str):
+        texts = _as_text(values)
+        return np.array([t is not None and bool(_apply(op, t, literal)) for t in texts], dtype=bool)
+    numbers = _numbers(values)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(_apply(op, numbers, float(literal)), dtype=bool) & ~np.isnan(numbers)
+
+
+def _time_literal(literal: Any, column: Column | None) -> pd.Timestamp:
+    try:
+        if isinstance(literal, str):
+            moment = pd.Timestamp(literal)
+            return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+        return pd.Timestamp(int(literal), unit="ms", tz="UTC")
+    except (ValueError, TypeError) as exc:
+        what = column.name if column else "a time"
+        raise InvalidValue(f"{literal!r} is not a time for {what}: use an ISO date such as "
+                           "'2026-01-31' or milliseconds since the epoch") from exc
+
+
+def _apply(op: str, left: Any, right: Any) -> Any:
+    if op == "<":
+        return left < right
+    if op == "<=":
+        return left <= right
+    if op == ">":
+        return left > right
+    if op == ">=":
+        return left >= right
+    if op == "=":
+        return left == right
+    raise InvalidValue(f"unknown comparison {op!r}")
+
+
+def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    parts = [".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern]
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+# -- histories ----------------------------------------------------------------
+def history_frame(rows: list[tuple[str, str, int, int, float]]) -> pd.DataFrame:
+    """(run_id, key, step, timestamp ms, value) rows as a long DataFrame."""
+    frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "timestamp", "value"])
+    frame["step"] = frame["step"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
+    return frame
+
+
+def get_metric_history(repo: Repository, run: str, key: str) -> pd.DataFrame:
+    """step, timestamp, value of one metric of one run (id, prefix or name)."""
+    found = lifecycle.load(repo, run)
+    if key not in found.record.metrics:
+        known = ", ".join(sorted(found.record.metrics)) or "none"
+        raise InvalidValue(f"run {found.name!r} has no metric {key!r} (metrics: {known})")
+    rows = [(found.id, k, s, t, v) for k, s, t, v in found.history if k == key]
+    return history_frame(rows).drop(columns=["run_id", "key"])
+
+
+def load_history(repo: Repository, runs: Iterable[str], keys: Iterable[str] | None = None
+                 ) -> pd.DataFrame:
+    """The histories of many runs in long format: run_id, key, step, timestamp, value."""
+    snapshot = repo.store.snapshot()
+    wanted_ids = {lifecycle.resolve(snapshot, str(r)) for r in runs}
+    wanted_keys = set(keys) if keys is not None else None
+    catalog = catalog_for(repo)
+    entries = [e for e in catalog.entries(snapshot) if e.run_id in wanted_ids]
+    rows = []
+    for run_id, history in catalog.history(entries).items():
+        rows.extend((run_id, k, s, t, v) for k, s, t, v in history
+                    if wanted_keys is None or k in wanted_keys)
+    return history_frame(rows)
+
+
+def experiments_frame(repo: Repository, metric: str | None = None,
+                      mode: str = "min") -> pd.DataFrame:
+    """One row per experiment: name, description, runs, last activity, best ``metric``."""
+    names = experiment_names(repo)
+    runs = runs_frame(repo, run_view="active")
+    rows = []
+    for slug, name in sorted(names.items(), key=lambda item: item[1].lower()):
+        exp = repo.experiment(slug)
+        mine = runs[runs["experiment"] == name]
+        last = mine[["start_time", "end_time"]].max().max() if len(mine) else None
+        row = {"experiment": name, "description": exp.description if exp else None,
+               "runs": len(mine), "last_activity": last}
+        if metric:
+            column = f"metrics.{metric}"
+            values = mine[column] if column in mine.columns else pd.Series(dtype="float64")
+            row[f"best {metric}"] = (values.min() if mode == "min" else values.max()) \
+                if values.notna().any() else None
+        rows.append(row)
+    columns = ["experiment", "description", "runs", "last_activity"] + \
+        ([f"best {metric}"] if metric else [])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def run_details(repo: Repository, run: str) -> tuple[record.RunRecord, str, dict[str, list[float]]]:
+    """One run's record, its experiment's name, and each metric's values in order."""
+    found = lifecycle.load(repo, run)
+    histories: dict[str, list[float]] = {}
+    for key, _, _, value in sorted(found.history, key=lambda row: (row[0], row[1], row[2])):
+        histories.setdefault(key, []).append(value)
+    exp = repo.experiment(found.experiment)
+    return found.record, exp.name if exp else found.experiment, histories
+
+
+def run_records(repo: Repository, runs: Iterable[str]) -> list[record.RunRecord]:
+    """The records of several runs (ids, prefixes or names), in the order given."""
+    snapshot = repo.store.snapshot()
+    return [lifecycle.load(repo, run, snapshot).record for run in runs]
+
+
+def code_differences(repo: Repository, a: record.RunRecord, b: record.RunRecord
+                     ) -> tuple[str | None, list[tuple[str, str]]]:
+    """The code diff between two runs' commits, and each run's uncommitted patch."""
+    code_diff = None
+    if a.code.commit and b.code.commit and a.code.commit != b.code.commit:
+        code_diff = repo.git.diff_commits(a.code.commit, b.code.commit)
+    snapshot = repo.store.snapshot()
+    patches = []
+    for rec in (a, b):
+        if rec.code.diff:
+            data = snapshot.read(rec.code.diff)
+            if data is not None:
+                patches.append((f"{rec.name} ({rec.id[:8]})", data.decode("utf-8", "replace")))
+    return code_diff, patches
+
+
+def export_runs(frame: pd.DataFrame, fmt: str, path: str) -> None:
+    """Write runs to a file as csv, json (records) or parquet."""
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records", date_format="iso", indent=2)
+    elif fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise InvalidValue("parquet export needs pyarrow: pip install 'labbook[parquet]'") from exc
+        table = frame.copy()
+        for column in table.columns:  # params keep their types; parquet wants one type a column
+            if table[column].dtype == object:
+                table[column] = table[column].map(lambda v: None if v is None else str(v))
+        table.to_parquet(path, index=False)
+    else:
+        raise InvalidValue(f"export format {fmt!r} is not one of csv, json, parquet")
