@@ -1,11 +1,17 @@
-"""A cache of parsed run records keyed by blob id, kept under the git directory.
+"""Caches of what was read from the branch, kept under the git directory.
 
-A blob id names its content, so an entry is never stale: a record that
-changed has a new blob id, and a teammate's pulled runs are simply ids not yet
-seen. The cache also keeps, for each fan-out tree id (``runs/3f``), the runs
-it holds, so listing the branch re-reads only the fan-out folders that
-changed. It is stored with ``marshal`` (plain values only, nothing executable)
-and rewritten atomically; a cache that cannot be read is rebuilt.
+Everything is keyed by git object ids, which name their content, so an entry
+is never stale: a record that changed has a new blob id, and a teammate's
+pulled runs are simply ids not yet seen. Three things are kept:
+
+* for each fan-out tree id (``runs/3f``), the runs it holds, so listing the
+  branch re-reads only the fan-out folders that changed;
+* the rows of the runs table, column by column, with the blob id of each row
+  (what ``search_runs`` needs, loadable in milliseconds);
+* the parsed records by blob id (loaded only by readers that want every field).
+
+Files are written with ``marshal`` (plain values only, nothing executable) and
+replaced atomically; a file that cannot be read is rebuilt.
 """
 
 from __future__ import annotations
@@ -15,52 +21,130 @@ import os
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
-class RecordCache:
-    """Parsed records by blob id and run listings by fan-out tree id."""
+class _File:
+    """One marshal file, reloaded only when it changed on disk."""
 
-    def __init__(self, folder: Path):
-        self.path = folder / f"records-v{CACHE_VERSION}.marshal"
-        self.records: dict[str, dict[str, Any]] = {}
-        self.fanouts: dict[str, list[tuple[str, str, str]]] = {}
-        self._loaded_mtime: float | None = None
+    def __init__(self, path: Path, empty: dict[str, Any]):
+        self.path = path
+        self.empty = empty
+        self.data: dict[str, Any] = _fresh(empty)
+        self._stamp: tuple[float, int] | None = None
         self.dirty = False
 
-    def load(self) -> None:
-        """Read the cache from disk if it changed since the last load (errors: start empty)."""
+    def load(self) -> dict[str, Any]:
         try:
-            mtime = self.path.stat().st_mtime
+            info = self.path.stat()
         except OSError:
-            return
-        if mtime == self._loaded_mtime:
-            return
-        try:
-            with open(self.path, "rb") as handle:
-                data = marshal.load(handle)
-            if data.get("version") != CACHE_VERSION:
-                return
-            self.records = data["records"]
-            self.fanouts = data["fanouts"]
-            self._loaded_mtime = mtime
-        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
-            self.records, self.fanouts = {}, {}
+            return self.data
+        stamp = (info.st_mtime, info.st_size)
+        if stamp != self._stamp:
+            try:
+                data = marshal.loads(self.path.read_bytes())
+                if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+                    raise ValueError("old cache")
+                self.data = data
+            except (OSError, EOFError, ValueError, TypeError):
+                self.data = _fresh(self.empty)
+            self._stamp = stamp
+        return self.data
 
-    def save(self, live_records: set[str], live_fanouts: set[str]) -> None:
-        """Keep only what the current tip uses and write atomically, if anything changed."""
+    def save(self) -> None:
         if not self.dirty:
             return
-        self.records = {k: v for k, v in self.records.items() if k in live_records}
-        self.fanouts = {k: v for k, v in self.fanouts.items() if k in live_fanouts}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as handle:
-                marshal.dump({"version": CACHE_VERSION, "records": self.records,
-                              "fanouts": self.fanouts}, handle)
+            tmp.write_bytes(marshal.dumps(self.data))
             os.replace(tmp, self.path)
-            self._loaded_mtime = self.path.stat().st_mtime
+            info = self.path.stat()
+            self._stamp = (info.st_mtime, info.st_size)
         except OSError:
-            tmp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+            tmp.unlink(missing_ok=True)  # a cache that cannot be written only makes reads slower
         self.dirty = False
+
+
+def _fresh(empty: dict[str, Any]) -> dict[str, Any]:
+    return {"version": CACHE_VERSION, **{k: type(v)() for k, v in empty.items()}}
+
+
+class ListingCache:
+    """Fan-out tree id → [(run id, run.yaml blob id, metrics.tsv blob id or "")]."""
+
+    def __init__(self, folder: Path):
+        self._file = _File(folder / "listing.marshal", {"fanouts": {}})
+
+    def get(self) -> dict[str, list[tuple[str, str, str]]]:
+        return self._file.load()["fanouts"]
+
+    def update(self, found: dict[str, list[tuple[str, str, str]]], live: set[str]) -> None:
+        fanouts = self.get()
+        fanouts.update(found)
+        for oid in [k for k in fanouts if k not in live]:
+            del fanouts[oid]
+        self._file.dirty = True
+        self._file.save()
+
+
+class RowCache:
+    """The runs table, column by column, each row tagged with its run.yaml blob id."""
+
+    def __init__(self, folder: Path):
+        self._file = _File(folder / "rows.marshal", {"blobs": [], "columns": {}})
+
+    def rows_for(self, blobs: list[str], parse: Any) -> tuple[list[str], dict[str, list[Any]]]:
+        """Columns for exactly ``blobs`` (in that order); ``parse(missing)`` gives new rows."""
+        data = self._file.load()
+        cached: list[str] = data["blobs"]
+        columns: dict[str, list[Any]] = data["columns"]
+        if cached == blobs:
+            return cached, columns
+        wanted = set(blobs)
+        have = set(cached)
+        missing = [b for b in blobs if b not in have]
+        if len(wanted & have) != len(cached):  # rows of records no longer on the tip
+            keep = [i for i, b in enumerate(cached) if b in wanted]
+            cached = [cached[i] for i in keep]
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+        new_rows = parse(missing)
+        for blob, row in new_rows:
+            base = len(cached)
+            for name, value in row.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [None] * base
+                column.append(value)
+            cached.append(blob)
+            for column in columns.values():
+                if len(column) < len(cached):
+                    column.append(None)
+        data["blobs"], data["columns"] = cached, {k: v for k, v in columns.items()
+                                                  if any(x is not None for x in v)}
+        self._file.dirty = True
+        self._file.save()
+        order = {b: i for i, b in enumerate(data["blobs"])}
+        if [b for b in data["blobs"]] != blobs:
+            index = [order[b] for b in blobs if b in order]
+            return [data["blobs"][i] for i in index], \
+                {k: [v[i] for i in index] for k, v in data["columns"].items()}
+        return data["blobs"], data["columns"]
+
+
+class RecordCache:
+    """Parsed records (plain data) by run.yaml blob id."""
+
+    def __init__(self, folder: Path):
+        self._file = _File(folder / "records.marshal", {"records": {}})
+
+    def get(self) -> dict[str, dict[str, Any]]:
+        return self._file.load()["records"]
+
+    def update(self, found: dict[str, dict[str, Any]], live: set[str]) -> None:
+        records = self.get()
+        records.update(found)
+        for oid in [k for k in records if k not in live]:
+            del records[oid]
+        self._file.dirty = True
+        self._file.save()

@@ -1,9 +1,9 @@
 """Every run on the branch, read fast: one listing, batched reads, cached parses.
 
 Listing walks ``runs/`` but re-reads only the fan-out folders whose tree id is
-not in the cache; records are parsed (C YAML loader) only for blob ids not seen
-before. A record that does not parse is skipped with one warning naming its
-path and the reason, and every other run still loads.
+not in the cache; records are parsed only for blob ids not seen before. A
+record that does not parse is skipped with one warning naming its path and the
+reason, and every other run still loads.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import record
-from .cache import RecordCache
+from .cache import ListingCache, RecordCache, RowCache
 from .errors import FormatError
 from .repository import Repository
 from .store import Snapshot
@@ -31,52 +31,93 @@ class RunEntry:
     history_blob: str  # "" when the run logged no metric history
 
 
+def record_row(plain: dict[str, Any]) -> dict[str, Any]:
+    """One run as a flat row: attributes, then params.*, metrics.* (last value), tags.*."""
+    conclusion = plain.get("conclusion") or {}
+    code = plain.get("code") or {}
+    row = {
+        "run_id": plain["id"], "run_name": plain["name"], "experiment": plain["experiment"],
+        "status": plain["status"], "start_time": plain.get("start_time"),
+        "end_time": plain.get("end_time"), "user": plain.get("user"),
+        "parent_run_id": plain.get("parent"), "code_commit": code.get("commit"),
+        "code_dirty": code.get("dirty"), "hypothesis": plain.get("hypothesis"),
+        "verdict": conclusion.get("verdict"), "deleted": bool(plain.get("deleted")),
+    }
+    for key, value in (plain.get("params") or {}).items():
+        row[f"params.{key}"] = value
+    for key, summary in (plain.get("metrics") or {}).items():
+        row[f"metrics.{key}"] = summary["last"]
+    for key, value in (plain.get("tags") or {}).items():
+        row[f"tags.{key}"] = value
+    return row
+
+
 class Catalog:
-    """Reads all run records of a repository's branch, with the on-disk cache."""
+    """Reads the runs of a repository's branch through the on-disk caches."""
 
     def __init__(self, repo: Repository):
         self.repo = repo
-        self.cache = RecordCache(Path(repo.git.common_dir, "labbook", "cache"))
+        folder = Path(repo.git.common_dir, "labbook", "cache")
+        self.listing = ListingCache(folder)
+        self.rows_cache = RowCache(folder)
+        self.records_cache = RecordCache(folder)
 
     def entries(self, snapshot: Snapshot) -> list[RunEntry]:
         """Every run folder on the branch at ``snapshot``."""
-        self.cache.load()
+        known = self.listing.get()
         store = self.repo.store
         fanouts = [e for e in snapshot.list("runs") if e.is_tree]
-        unknown = [e.oid for e in fanouts if e.oid not in self.cache.fanouts]
+        unknown = [e.oid for e in fanouts if e.oid not in known]
         if unknown:
             fan_trees = store.trees(unknown)
             run_dirs = [e for oid in unknown for e in fan_trees[oid] if e.is_tree]
             run_trees = store.trees([e.oid for e in run_dirs])
+            found = {}
             for oid in unknown:
                 listing = []
                 for run_dir in (e for e in fan_trees[oid] if e.is_tree):
                     files = {e.name: e.oid for e in run_trees[run_dir.oid]}
                     if "run.yaml" in files:
                         listing.append((run_dir.name, files["run.yaml"], files.get("metrics.tsv", "")))
-                self.cache.fanouts[oid] = listing
-            self.cache.dirty = True
-        return [RunEntry(*item) for e in fanouts for item in self.cache.fanouts[e.oid]]
+                found[oid] = listing
+            self.listing.update(found, {e.oid for e in fanouts})
+            known = self.listing.get()
+        return [RunEntry(*item) for e in fanouts for item in known[e.oid]]
 
-    def records(self, snapshot: Snapshot | None = None) -> list[dict[str, Any]]:
-        """The plain data of every parseable run.yaml (what run_from_yaml accepts, checked)."""
+    def _parse(self, entries: list[RunEntry]) -> list[tuple[str, dict[str, Any]]]:
+        blobs = self.repo.store.blobs([e.record_blob for e in entries])
+        parsed = []
+        for entry in entries:
+            path = record.run_path(entry.run_id)
+            try:
+                rec = record.run_from_yaml(blobs[entry.record_blob], path)
+            except FormatError as exc:
+                _log.warning("labbook: skipping %s: %s", path, exc.reason)
+                continue
+            parsed.append((entry.record_blob, record.run_to_plain(rec)))
+        return parsed
+
+    def rows(self, snapshot: Snapshot | None = None) -> dict[str, list[Any]]:
+        """The runs table as columns (each a list, one value per run, None where unset)."""
         snapshot = snapshot or self.repo.store.snapshot()
         entries = self.entries(snapshot)
-        cached = self.cache.records
+        by_blob = {e.record_blob: e for e in entries}
+
+        def parse(missing: list[str]) -> list[tuple[str, dict[str, Any]]]:
+            return [(blob, record_row(plain)) for blob, plain in self._parse([by_blob[b] for b in missing])]
+
+        _, columns = self.rows_cache.rows_for([e.record_blob for e in entries], parse)
+        return columns
+
+    def records(self, snapshot: Snapshot | None = None) -> list[dict[str, Any]]:
+        """The plain data of every parseable run.yaml (for readers that want every field)."""
+        snapshot = snapshot or self.repo.store.snapshot()
+        entries = self.entries(snapshot)
+        cached = self.records_cache.get()
         missing = [e for e in entries if e.record_blob not in cached]
         if missing:
-            blobs = self.repo.store.blobs([e.record_blob for e in missing])
-            for entry in missing:
-                path = record.run_path(entry.run_id)
-                try:
-                    parsed = record.run_from_yaml(blobs[entry.record_blob], path)
-                except FormatError as exc:
-                    _log.warning("labbook: skipping %s: %s", path, exc.reason)
-                    continue
-                cached[entry.record_blob] = record.run_to_plain(parsed)
-            self.cache.dirty = True
-        self.cache.save({e.record_blob for e in entries},
-                        {e.oid for e in snapshot.list("runs")})
+            self.records_cache.update(dict(self._parse(missing)), {e.record_blob for e in entries})
+            cached = self.records_cache.get()
         return [cached[e.record_blob] for e in entries if e.record_blob in cached]
 
     def history(self, entries: list[RunEntry]) -> dict[str, list[tuple[str, int, int, float]]]:

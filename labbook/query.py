@@ -56,44 +56,29 @@ def experiment_names(repo: Repository) -> dict[str, str]:
     return names
 
 
-def _row(plain: dict[str, Any], experiments: dict[str, str]) -> dict[str, Any]:
-    conclusion = plain.get("conclusion") or {}
-    code = plain.get("code") or {}
-    row = {
-        "run_id": plain["id"], "run_name": plain["name"],
-        "experiment": experiments.get(plain["experiment"], plain["experiment"]),
-        "status": plain["status"], "start_time": plain.get("start_time"),
-        "end_time": plain.get("end_time"), "user": plain.get("user"),
-        "parent_run_id": plain.get("parent"), "code_commit": code.get("commit"),
-        "code_dirty": code.get("dirty"), "hypothesis": plain.get("hypothesis"),
-        "verdict": conclusion.get("verdict"),
-    }
-    for key, value in (plain.get("params") or {}).items():
-        row[f"params.{key}"] = value
-    for key, summary in (plain.get("metrics") or {}).items():
-        row[f"metrics.{key}"] = summary["last"]
-    for key, value in (plain.get("tags") or {}).items():
-        row[f"tags.{key}"] = value
-    return row
-
-
 def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
                run_view: str = "active") -> pd.DataFrame:
     """Every run of the branch (optionally of some experiments) as a DataFrame, unsorted."""
     if run_view not in RUN_VIEWS:
         raise InvalidValue(f"run_view {run_view!r} is not one of {', '.join(RUN_VIEWS)}")
     names = experiment_names(repo)
-    plains = catalog_for(repo).records()
+    columns = catalog_for(repo).rows()
+    count = len(columns.get("run_id", []))
+    keep = np.ones(count, dtype=bool)
     if experiments is not None:
         wanted = _experiment_slugs(experiments, names)
-        plains = [p for p in plains if p["experiment"] in wanted]
+        keep &= np.fromiter((slug in wanted for slug in columns["experiment"]), bool, count)
     if run_view != "all":
-        deleted = run_view == "deleted"
-        plains = [p for p in plains if bool(p.get("deleted")) is deleted]
-    rows = [_row(p, names) for p in plains]
-    extra = sorted({k for row in rows for k in row} - set(BASE_COLUMNS),
+        deleted = np.fromiter((bool(d) for d in columns.get("deleted", [False] * count)), bool, count)
+        keep &= deleted if run_view == "deleted" else ~deleted
+    index = np.flatnonzero(keep)
+    picked = {name: [values[i] for i in index] for name, values in columns.items()} \
+        if len(index) < count else columns
+    extra = sorted((k for k in picked if k not in BASE_COLUMNS and k != "deleted"
+                    and any(v is not None for v in picked[k])),
                    key=lambda k: (("params.", "metrics.", "tags.").index(k[: k.index(".") + 1]), k))
-    frame = pd.DataFrame({c: _column([row.get(c) for row in rows]) for c in BASE_COLUMNS + extra})
+    frame = pd.DataFrame({c: _column(picked.get(c, [None] * len(index))) for c in BASE_COLUMNS + extra})
+    frame["experiment"] = frame["experiment"].map(lambda slug: names.get(slug, slug))
     for column in _TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["duration"] = (frame["end_time"] - frame["start_time"]).dt.total_seconds()
