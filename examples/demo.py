@@ -51,11 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     recorded = run_study(path)
     seconds = time.perf_counter() - started
 
-    # SITE BUILD: once the static site generator exists, build the notebook's site
-    # from `path` here and print where to open it. Nothing is built yet.
-
     _summarise(path, recorded, seconds)
+    # SITE BUILD: the demo ends with the journal of the study, built from the branch.
+    _build_journal(path)
     return 0
+
+
+def _build_journal(path: Path) -> None:
+    """Build the notebook's journal site and say where to open it."""
+    from labbook.repository import open_repository
+    from labbook.site import build
+
+    repo = open_repository(path)
+    try:
+        result = build(repo)
+    finally:
+        repo.close()
+    print()
+    print(f"The journal of the study ({result.runs} runs) — open it in a browser:")
+    print(f"  {result.index.resolve()}")
+    print(f"or serve it: labbook -C {shlex.quote(str(path))} site serve")
 
 
 def _parse(argv: list[str] | None) -> Path:

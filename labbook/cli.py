@@ -133,6 +133,58 @@ def experiments(metric: str | None, maximise: bool, fmt: str) -> None:
     click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
+@cli.group("site")
+def site_group() -> None:
+    """The journal: a static site of the notebook, built from the experiments branch."""
+
+
+def _progress(label: str):
+    """A progress callback drawing a bar on stderr, or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr))
+        bars[0].update(done - bars[0].pos)
+        if done >= total:
+            bars[0].render_finish()
+    return update
+
+
+@site_group.command("build")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder (default: .git/labbook/site).")
+def site_build(output: str | None) -> None:
+    """Build the journal site (incrementally); prints the path of its index.html."""
+    from . import site  # jinja, markdown and pandas load only for the site commands
+
+    result = site.build(tracking.repository(), output, _progress("building the journal"))
+    click.echo(str(result.index))
+
+
+@site_group.command("serve")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder (default: .git/labbook/site).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+def site_serve(output: str | None, port: int) -> None:
+    """Serve the journal on http://127.0.0.1:PORT, rebuilding it when the branch moves."""
+    from .site import default_output, serve
+
+    repo = tracking.repository()
+    serve.serve(repo, output or default_output(repo), port,
+                on_ready=lambda url: click.echo(f"serving the journal on {url} (Ctrl-C stops)", err=True))
+
+
+@site_group.command("publish")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder (default: .git/labbook/site).")
+@click.option("--branch", default="gh-pages", show_default=True, help="The branch GitHub Pages serves.")
+def site_publish(output: str | None, branch: str) -> None:
+    """Build the journal and commit it to the gh-pages branch (your checkout is not touched)."""
+    from .site import build, publish
+
+    result = build(tracking.repository(), output, _progress("building the journal"))
+    commit = publish.publish(tracking.repository(), result.root, branch)
+    click.echo(f"published to {branch} at {commit[:12]}" if commit else f"{branch} is up to date")
 def main() -> None:
     """Entry point of the `labbook` console script."""
     cli(prog_name="labbook")

@@ -8,6 +8,7 @@
     │   └── AmbiguousRun         a prefix or name matches several runs
     ├── NoActiveRun              a log call with no run started
     ├── ArtifactError            a missing, unsafe or corrupt artifact
+    ├── SiteError                the journal site could not be built or published
     ├── FilterSyntaxError        a filter that does not parse (column + caret line)
     ├── FormatError              an on-branch file that does not parse (path + reason)
     ├── BranchConflict           the branch could not be updated (lock, checkout, races)
@@ -49,6 +50,10 @@ class NoActiveRun(LabbookError):
 
 class ArtifactError(LabbookError):
     """An artifact that is missing, unsafe to store, or whose bytes do not match."""
+
+
+class SiteError(LabbookError):
+    """The journal site could not be built, served or published (two pages on one path…)."""
 
 
 class FilterSyntaxError(LabbookError):

@@ -63,6 +63,6 @@ def test_layers_import_only_what_they_may():
     assert {m for m, deps in modules.items() if "gitcmd" in deps} <= {"store", "repository",
                                                                       "provenance"}
     assert [m for m, deps in modules.items() if "cli" in deps] == ["__main__"]
-    assert modules["cli"] <= {"tracking", "query", "display", "errors", "__version__", ""}
+    assert modules["cli"] <= {"tracking", "query", "display", "errors", "site", "__version__", ""}
     assert "repository" not in modules["display"] and "gitcmd" not in modules["display"]
     assert {m for m, deps in modules.items() if "yamlio" in deps} == {"record"}
