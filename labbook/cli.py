@@ -55,6 +55,30 @@ def recover() -> None:
         click.echo("no runs to recover")
 
 
+@cli.command()
+@click.argument("remote", required=False)
+def push(remote: str | None) -> None:
+    """Push the experiments branch to REMOTE (default: labbook.remote, else origin), merging first."""
+    for line in tracking.push(remote).lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("remote", required=False)
+def pull(remote: str | None) -> None:
+    """Fetch REMOTE's experiments branch and merge teammates' runs into yours."""
+    for line in tracking.pull(remote).lines():
+        click.echo(line)
+
+
+@cli.command("sync")
+@click.argument("remote", required=False)
+def sync_command(remote: str | None) -> None:
+    """Pull, then push: afterwards you and REMOTE hold the same runs."""
+    for line in tracking.sync(remote).lines():
+        click.echo(line)
+
+
 def _width() -> int:
     return shutil.get_terminal_size()[0] if sys.stdout.isatty() else 200
 

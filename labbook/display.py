@@ -156,6 +156,10 @@ def render_run(rec: RunRecord, experiment: str,
     if rec.artifacts:
         out += ["", "artifacts"] + [f"  {a.path}  {a.size} bytes  {a.location}  sha256:{a.sha256[:12]}"
                                     for a in rec.artifacts]
+    if rec.conflicts:
+        out += ["", "conflicts (values a merge set aside; see docs/sync.md)"]
+        out += [f"  {c.field} = {c.value!r}" + (f"  from {c.commit[:12]}" if c.commit else "")
+                for c in rec.conflicts]
     return "\n".join(out) + "\n"
 
 

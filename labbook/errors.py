@@ -12,6 +12,7 @@
     ├── FilterSyntaxError        a filter that does not parse (column + caret line)
     ├── FormatError              an on-branch file that does not parse (path + reason)
     ├── BranchConflict           the branch could not be updated (lock, checkout, races)
+    ├── SyncError                a push or pull that could not finish (local branch unchanged)
     └── GitError                 git itself failed (argv, status, stderr)
 
 The library never imports click; ``labbook.cli`` maps these to messages.
@@ -75,6 +76,10 @@ class FormatError(LabbookError):
 
 class BranchConflict(LabbookError):
     """The experiments branch could not be updated safely."""
+
+
+class SyncError(LabbookError):
+    """A push, pull or sync that could not finish; the local branch is as it was."""
 
 
 class GitError(LabbookError):

@@ -137,6 +137,15 @@ class Artifact:
 
 
 @dataclass
+class Conflict:
+    """A value a merge of teammates' branches did not keep, kept here so nothing is dropped."""
+
+    field: str  # where it was: "params.alpha", "tags.stage", "conclusion", "artifacts.<path>", …
+    value: Any  # the value that was set aside
+    commit: str | None = None  # the tip of the branch it came from
+
+
+@dataclass
 class Code:
     """Code provenance: the commit a run ran on and whether the tree was dirty."""
 
@@ -181,6 +190,7 @@ class RunRecord:
     conclusion: Conclusion | None = None
     error: str | None = None
     artifacts: list[Artifact] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)  # written only when not empty
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -224,7 +234,10 @@ def _build(cls: type, data: Any, path: str, where: str) -> Any:
 
 def run_to_yaml(record: RunRecord) -> bytes:
     """The bytes of run.yaml; the same record always gives the same bytes."""
-    return yamlio.dump({"format": FORMAT_VERSION, **_plain(record)})
+    data = _plain(record)
+    if not data.get("conflicts"):
+        data.pop("conflicts", None)
+    return yamlio.dump({"format": FORMAT_VERSION, **data})
 
 
 def to_plain(obj: Any) -> Any:
@@ -260,6 +273,7 @@ def run_from_plain(raw: Any, path: str) -> RunRecord:
     if raw.get("conclusion") is not None:
         record.conclusion = _build(Conclusion, raw["conclusion"], path, "conclusion")
     record.artifacts = [_build(Artifact, a, path, "artifacts") for a in raw.get("artifacts") or []]
+    record.conflicts = [_build(Conflict, c, path, "conflicts") for c in raw.get("conflicts") or []]
     record.params = dict(raw.get("params") or {})
     record.tags = dict(raw.get("tags") or {})
     record.command = list(raw.get("command") or [])

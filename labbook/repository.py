@@ -12,6 +12,9 @@ labbook.artifactStore          folder for larger artifacts                 <git 
 labbook.checkpointSeconds      commit a live run at most this often        60
 labbook.lockTimeoutSeconds     wait this long for a locked branch          10
 labbook.fsync                  fsync objects, refs and journals            true
+labbook.remote                 the remote push, pull and sync use          origin
+labbook.remoteArtifactStore    shared folder large artifacts are copied    (none)
+                               to on push and from on pull
 =============================  ==========================================  ================
 """
 
@@ -52,6 +55,8 @@ class Settings:
     checkpoint_seconds: float = 60.0
     lock_timeout_seconds: float = 10.0
     fsync: bool = True
+    remote: str = "origin"
+    remote_artifact_store: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, str]) -> Settings:
@@ -67,6 +72,8 @@ class Settings:
             lock_timeout_seconds=float(_size(config, "labbook.locktimeoutseconds",
                                              int(defaults.lock_timeout_seconds))),
             fsync=_bool(config, "labbook.fsync", defaults.fsync),
+            remote=config.get("labbook.remote", defaults.remote).strip() or defaults.remote,
+            remote_artifact_store=config.get("labbook.remoteartifactstore") or None,
         )
 
 
@@ -113,7 +120,18 @@ class Repository:
         self._known_experiments: dict[str, ExperimentRecord] = {}
 
     def init(self) -> bool:
-        """Create the branch with its labbook.yaml if missing; True if it was created."""
+        """Create the branch with its labbook.yaml if missing; True if it was created.
+
+        In a clone whose remote (labbook.remote) already has the branch, the local branch
+        starts at the remote-tracking one, as ``git checkout`` does, so that teammates
+        share one history instead of each starting their own.
+        """
+        tracking = f"refs/remotes/{self.settings.remote}/{self.settings.branch}"
+        usable = tracking.isprintable() and " " not in tracking
+        found = self.git.read_object(tracking) if usable and self.store.tip() is None else None
+        if found is not None and found[1] == "commit" \
+                and self.store.move(found[0], None, f"labbook: start from {tracking}"):
+            return True
         header = header_yaml(f"labbook {__version__}")
 
         def add_header(snapshot):

@@ -22,9 +22,10 @@ from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry, parse_tree
 
 @dataclass(frozen=True)
 class Blob:
-    """A change that points a path at an already written blob."""
+    """A change that points a path at an already written blob (mode: git's file mode)."""
 
     oid: str
+    mode: str = BLOB_MODE
 
 
 Change = bytes | Blob | None  # new content, an existing blob, or removal
@@ -193,6 +194,34 @@ class BranchStore:
             time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
         raise BranchConflict(f"gave up updating {self.ref} after 1000 lost races")
 
+    def write_merge(self, local: str, other: str, changes: Mapping[str, Change], message: str) -> str:
+        """Write a merge commit (parents ``local`` and ``other``) whose tree is ``local``'s tree
+        with ``changes`` applied; the branch is not moved (see :meth:`move`).
+
+        A change that would put a file where the tree has a folder, or a folder where
+        it has a file, raises BranchConflict instead of replacing what is there.
+        """
+        tree = self._apply(self.commit_tree(local), _group(changes), strict=True)
+        return self._write_commit(tree or self.git.write_tree([]), local, message, other)
+
+    def move(self, new: str, old: str | None, message: str) -> bool:
+        """Point the branch at the existing commit ``new`` if it is still at ``old``.
+
+        Compare-and-swap: returns False (and changes nothing) when the branch moved.
+        """
+        locked_since: float | None = None
+        while True:
+            self._refuse_if_checked_out()
+            outcome = self.git.update_ref(self.ref, new, old, message)
+            if outcome is RefUpdate.DONE:
+                return True
+            if outcome is RefUpdate.MOVED:
+                return False
+            locked_since = locked_since or time.monotonic()
+            if time.monotonic() - locked_since > self.lock_timeout:
+                raise BranchConflict(self._lock_message())
+            time.sleep(random.uniform(0.001, 0.02))
+
     def _lock_message(self) -> str:
         lock = self.git.lock_file(self.ref)
         return (f"{self.ref} stayed locked for {self.lock_timeout:.0f}s: {lock} exists. "
@@ -206,23 +235,27 @@ class BranchStore:
                 f"the branch {self.branch!r} is checked out in {users[0]}; labbook will not move "
                 "it under that work tree's feet: switch that work tree to another branch first")
 
-    def _write_commit(self, tree: str, parent: str | None, message: str) -> str:
+    def _write_commit(self, tree: str, parent: str | None, message: str, *others: str) -> str:
         name, email = self.identity
         stamp = f"{int(time.time())} +0000"
         lines = [f"tree {tree}"]
-        if parent:
-            lines.append(f"parent {parent}")
+        lines += [f"parent {p}" for p in (parent, *others) if p]
         lines += [f"author {name} <{email}> {stamp}", f"committer {name} <{email}> {stamp}", ""]
         body = "\n".join(lines) + "\n" + message.rstrip("\n") + "\n"
         return self.git.write_object("commit", body.encode("utf-8"))
 
-    def _apply(self, tree: str | None, changes: dict[str, object]) -> str | None:
+    def _apply(self, tree: str | None, changes: dict[str, object], strict: bool = False,
+               where: str = "") -> str | None:
         entries = {e.name: e for e in self.tree(tree)} if tree else {}
         for name, change in changes.items():
             existing = entries.get(name)
+            folder = isinstance(change, dict) or (isinstance(change, Blob) and change.mode == TREE_MODE)
+            if strict and existing is not None and change is not None and existing.is_tree != folder:
+                raise BranchConflict(f"{where}{name} is a {'folder' if existing.is_tree else 'file'} "
+                                     "on one side and not on the other; labbook will not replace it")
             if isinstance(change, dict):
                 child = existing.oid if existing is not None and existing.is_tree else None
-                new = self._apply(child, change)
+                new = self._apply(child, change, strict, f"{where}{name}/")
             elif change is None:
                 new = None
             elif isinstance(change, Blob):
@@ -232,7 +265,8 @@ class BranchStore:
             if new is None:
                 entries.pop(name, None)
             else:
-                mode = TREE_MODE if isinstance(change, dict) else BLOB_MODE
+                mode = TREE_MODE if isinstance(change, dict) else \
+                    change.mode if isinstance(change, Blob) else BLOB_MODE  # a Blob may be a tree
                 entries[name] = TreeEntry(mode, name, new)
         if not entries:
             return None

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from . import lifecycle, query
+from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
 from .repository import Repository, open_repository
@@ -190,9 +191,30 @@ def recover() -> list[Run]:
 
 
 def init(path: str | os.PathLike[str] | None = None) -> bool:
-    """Create the experiments branch; True if it was created, False if it existed."""
+    """Create the experiments branch; True if it was created, False if it existed.
+
+    Also makes plain ``git fetch`` bring the branch from the remote (labbook.remote).
+    """
     repo = open_repository(path) if path is not None else _state.repository()
-    return repo.init()
+    created = repo.init()
+    sharing.configure_fetch(repo)
+    return created
+
+
+def push(remote: str | None = None) -> sharing.SyncResult:
+    """Push the experiments branch to a git remote (default: labbook.remote, else origin);
+    when a teammate pushed first, fetch, merge their runs and try again."""
+    return sharing.push(_state.repository(), remote)
+
+
+def pull(remote: str | None = None) -> sharing.SyncResult:
+    """Fetch the remote's experiments branch and merge teammates' runs into the local one."""
+    return sharing.pull(_state.repository(), remote)
+
+
+def sync(remote: str | None = None) -> sharing.SyncResult:
+    """Pull, then push."""
+    return sharing.sync(_state.repository(), remote)
 
 
 def log_param(key: str, value: Any) -> None:

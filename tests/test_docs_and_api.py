@@ -51,5 +51,6 @@ def test_public_api_is_pinned():
 def test_settings_table_matches_the_code():
     text = (DOCS / "cli.md").read_text()
     for key in ("labbook.branch", "labbook.inlineArtifactBytes", "labbook.artifactStore",
-                "labbook.checkpointSeconds", "labbook.lockTimeoutSeconds", "labbook.fsync"):
+                "labbook.checkpointSeconds", "labbook.lockTimeoutSeconds", "labbook.fsync",
+                "labbook.remote", "labbook.remoteArtifactStore"):
         assert f"`{key}`" in text
