@@ -9,6 +9,7 @@ only from checked ids, so templates can put them in attributes as they are.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..display import metric_goal
+from ..display import metric_goal as _metric_goal
 
 PAGE_SIZE = 50
 MAX_POINTS = 1000
@@ -28,6 +29,12 @@ _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 IMAGE_TYPES = {"png", "jpg", "jpeg", "gif", "webp"}
 TEXT_TYPES = {"txt", "csv", "tsv", "json", "log", "md", "yaml", "yml", "py", "toml", "ini", "diff"}
 WEB_HOSTS = ("github", "gitlab", "codeberg", "bitbucket", "gitea", "sr.ht")
+
+
+@functools.lru_cache(maxsize=4096)
+def metric_goal(key: str) -> str:
+    """'max' or 'min': which way a metric improves (by its name, as the CLI decides)."""
+    return _metric_goal(key)
 
 
 # -- ids and URLs -------------------------------------------------------------
@@ -282,7 +289,7 @@ def journal_pages(entries: list[dict[str, Any]], size: int = PAGE_SIZE) -> list[
              for n in range(count, 0, -1)]
     for page in pages:
         page["days"] = _by_day(page["entries"])
-        page["archive"] = links
+        page["archive"] = links if page["number"] == 0 else []  # only home changes as chunks grow
         number = page["number"]
         older = count - 1 if number == 0 and len(entries) > size else number - 1
         page["older"] = journal_page(older) if older >= 1 else None

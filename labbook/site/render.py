@@ -67,7 +67,8 @@ def fingerprint() -> str:
 def environment() -> jinja2.Environment:
     """The site's Jinja environment: autoescape on for every template, strict undefined."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             auto_reload=False)
     env.filters["markdown"] = render_markdown
     env.filters["size"] = human_size
     env.globals["csp"] = CSP
