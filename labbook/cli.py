@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from . import __version__, display, query, tracking
+from . import __version__, tracking
 from .errors import LabbookError
 
 
@@ -79,6 +79,9 @@ def sync_command(remote: str | None) -> None:
         click.echo(line)
 
 
+TABLE_FORMATS = ("table", "csv", "json", "markdown")
+
+
 def _width() -> int:
     return shutil.get_terminal_size()[0] if sys.stdout.isatty() else 200
 
@@ -96,9 +99,11 @@ def _sort_items(sort: tuple[str, ...]) -> list[str]:
 @click.option("--limit", type=click.IntRange(min=0), help="Show at most this many runs.")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
 @click.option("--commit", metavar="REV", help="Only runs made at this code revision (HEAD~3, a tag…).")
-@click.option("--format", "fmt", type=click.Choice(display.FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 def ls_command(experiments, filter_string, sort, columns, limit, show_all, commit, fmt) -> None:
     """List runs as a table (newest first), or as csv, json or markdown."""
+    from . import display  # pandas loads only for the commands that read runs
+
     frame = tracking.search_runs(experiments or None, filter_string, _sort_items(sort), limit,
                                  "all" if show_all else "active", commit)
     patterns = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -109,6 +114,8 @@ def ls_command(experiments, filter_string, sort, columns, limit, show_all, commi
 @click.argument("run")
 def show(run: str) -> None:
     """Show every field of a run (an id, a unique id prefix or a name)."""
+    from . import display, query  # pandas loads only for the commands that read runs
+
     rec, experiment, histories = query.run_details(tracking.repository(), run)
     click.echo(display.render_run(rec, experiment, histories, _width()), nl=False)
 
@@ -117,6 +124,8 @@ def show(run: str) -> None:
 @click.argument("runs", nargs=-1, required=True)
 def compare(runs: tuple[str, ...]) -> None:
     """Compare runs side by side: differing params and the best value of each metric marked."""
+    from . import display, query  # pandas loads only for the commands that read runs
+
     records = query.run_records(tracking.repository(), runs)
     goals = {key: display.metric_goal(key) for rec in records for key in rec.metrics}
     click.echo(display.render_compare(records, goals, _width()), nl=False)
@@ -127,6 +136,8 @@ def compare(runs: tuple[str, ...]) -> None:
 @click.argument("run_b")
 def diff(run_a: str, run_b: str) -> None:
     """Show how two runs differ: params, metrics, then the code between their commits."""
+    from . import display, query  # pandas loads only for the commands that read runs
+
     a, b = query.run_records(tracking.repository(), [run_a, run_b])
     code_diff, patches = query.code_differences(tracking.repository(), a, b)
     click.echo(display.render_diff(a, b, code_diff, patches), nl=False)
@@ -141,6 +152,8 @@ def diff(run_a: str, run_b: str) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
 def export(experiments, filter_string, show_all, fmt, output) -> None:
     """Export runs (one row each, with params, metrics and tags) to csv, json or parquet."""
+    from . import query  # pandas loads only for the commands that read runs
+
     frame = tracking.search_runs(experiments or None, filter_string, None, None,
                                  "all" if show_all else "active")
     query.export_runs(frame, fmt, output)
@@ -150,9 +163,11 @@ def export(experiments, filter_string, show_all, fmt, output) -> None:
 @cli.command()
 @click.option("--metric", metavar="KEY", help="Also show the best value of this metric.")
 @click.option("--max", "maximise", is_flag=True, help="Best means highest (default: lowest).")
-@click.option("--format", "fmt", type=click.Choice(display.FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 def experiments(metric: str | None, maximise: bool, fmt: str) -> None:
     """List experiments: question, run count, last activity, best value of a metric."""
+    from . import display  # pandas loads only for the commands that read runs
+
     frame = tracking.list_experiments(metric, "max" if maximise else "min")
     click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
@@ -209,6 +224,216 @@ def site_publish(output: str | None, branch: str) -> None:
     result = build(tracking.repository(), output, _progress("building the journal"))
     commit = publish.publish(tracking.repository(), result.root, branch)
     click.echo(f"published to {branch} at {commit[:12]}" if commit else f"{branch} is up to date")
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise click.UsageError(f"{item!r} is not KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("text", required=False)
+@click.option("--edit", "use_editor", is_flag=True, help="Write the note in $EDITOR.")
+def note(run: str, text: str | None, use_editor: bool) -> None:
+    """Append a timestamped note (markdown) to RUN; TEXT '-' reads standard input."""
+    from . import notebook
+
+    if use_editor:
+        text = click.edit("\n# Write the note above; lines starting with # are dropped.\n")
+        text = "\n".join(line for line in (text or "").splitlines() if not line.startswith("#"))
+    elif text == "-":
+        text = sys.stdin.read()
+    if not text or not text.strip():
+        raise click.UsageError("give the note as TEXT, '-' for standard input, or --edit")
+    rec = notebook.note(tracking.repository(), run, text.strip())
+    click.echo(f"noted on {rec.name} ({rec.id[:8]})")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("text", required=False, default="")
+@click.option("--verdict", required=True, type=click.Choice(["supported", "refuted", "inconclusive"]))
+def conclude(run: str, text: str, verdict: str) -> None:
+    """Record RUN's verdict on its hypothesis, with TEXT saying why."""
+    from . import notebook
+
+    rec = notebook.conclude(tracking.repository(), run, verdict, text)
+    click.echo(f"{rec.name}: {verdict}")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("tags", nargs=-1, required=True)
+def tag(run: str, tags: tuple[str, ...]) -> None:
+    """Set tags on RUN: labbook tag RUN stage=baseline owner=ada."""
+    from . import notebook
+
+    rec = notebook.tag(tracking.repository(), run, _pairs(tags))
+    click.echo(f"tagged {rec.name}: " + ", ".join(f"{k}={v}" for k, v in rec.tags.items()))
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("keys", nargs=-1, required=True)
+def untag(run: str, keys: tuple[str, ...]) -> None:
+    """Remove tags (by key) from RUN."""
+    from . import notebook
+
+    rec = notebook.untag(tracking.repository(), run, list(keys))
+    click.echo(f"untagged {rec.name}: {', '.join(keys)}")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("new_name")
+def rename(run: str, new_name: str) -> None:
+    """Give RUN a new name (its id stays)."""
+    from . import notebook
+
+    rec = notebook.rename(tracking.repository(), run, new_name)
+    click.echo(f"renamed {rec.id[:8]} to {rec.name}")
+
+
+@cli.command()
+@click.argument("run")
+def delete(run: str) -> None:
+    """Hide RUN from listings (soft: it stays in history; `labbook restore` brings it back)."""
+    from . import notebook
+
+    rec = notebook.set_deleted(tracking.repository(), run, True)
+    click.echo(f"deleted {rec.name} ({rec.id[:8]}); `labbook restore {rec.id[:8]}` undoes it")
+
+
+@cli.command()
+@click.argument("run")
+def restore(run: str) -> None:
+    """Bring back a deleted RUN."""
+    from . import notebook
+
+    rec = notebook.set_deleted(tracking.repository(), run, False)
+    click.echo(f"restored {rec.name} ({rec.id[:8]})")
+
+
+@cli.command()
+@click.argument("experiment")
+@click.argument("question")
+def describe(experiment: str, question: str) -> None:
+    """Set the question an EXPERIMENT asks."""
+    from . import notebook
+
+    exp = notebook.describe(tracking.repository(), experiment, question)
+    click.echo(f"{exp.name}: {exp.description}")
+
+
+@cli.group()
+def experiment() -> None:
+    """Create or rename an experiment."""
+
+
+@experiment.command("create")
+@click.argument("name")
+@click.option("-d", "--description", help="The question the experiment asks.")
+def experiment_create(name: str, description: str | None) -> None:
+    """Create experiment NAME."""
+    from . import notebook
+
+    exp = notebook.create_experiment(tracking.repository(), name, description)
+    click.echo(f"created experiment {exp.name}")
+
+
+@experiment.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+def experiment_rename(name: str, new_name: str) -> None:
+    """Rename experiment NAME to NEW_NAME (its runs follow)."""
+    from . import notebook
+
+    exp = notebook.rename_experiment(tracking.repository(), name, new_name)
+    click.echo(f"renamed experiment {name} to {exp.name}")
+
+
+@cli.command("run", context_settings={"ignore_unknown_options": True,
+                                      "allow_interspersed_args": False})
+@click.option("-e", "--experiment", help="The run's experiment (created if missing).")
+@click.option("-n", "--name", help="The run's name (default run-<id prefix>).")
+@click.option("--hypothesis", help="What the run expects to show.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A param, also given to the command as $LABBOOK_PARAM_KEY (repeatable).")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable).")
+@click.option("--metrics-file", metavar="FILE",
+              help="After the command: log the metrics of this JSON/YAML file (name: number).")
+@click.option("--log-bytes", type=click.IntRange(min=0), default=1 << 20, show_default=True,
+              help="Keep at most this much of the output (head and tail) as output.log.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(experiment, name, hypothesis, params, tags, metrics_file, log_bytes, command) -> None:
+    """Run COMMAND (after --) as a run: params, output, metrics and exit status recorded."""
+    outcome = tracking.run_command(list(command), experiment=experiment, name=name,
+                                   hypothesis=hypothesis, params=params, tags=tags,
+                                   metrics_file=metrics_file, log_bytes=log_bytes)
+    click.echo(f"labbook: run {outcome.run_id[:8]} ({outcome.name}) {outcome.status}, "
+               f"exit status {outcome.exit_status}", err=True)
+    sys.exit(outcome.exit_status)
+
+
+@cli.command()
+@click.argument("run")
+def artifacts(run: str) -> None:
+    """List a run's artifacts: path, size, where the bytes are, and whether they match their sha256."""
+    for item in tracking.list_artifacts(run):
+        click.echo(f"{item.path}\t{item.size}\t{item.location}\t{item.verified}")
+
+
+@cli.command("get")
+@click.argument("run")
+@click.argument("path")
+@click.option("-o", "--output", "dest", metavar="DEST", help="File or folder to write (default ./NAME).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def get_command(run: str, path: str, dest: str | None, force: bool) -> None:
+    """Restore artifact PATH of RUN (or every artifact under a folder PATH), checked by sha256."""
+    for written in tracking.get_artifacts(run, path, dest, force):
+        click.echo(str(written))
+
+
+@cli.command("reproduce")
+@click.argument("run")
+@click.option("--rtol", type=float, default=1e-6, show_default=True,
+              help="Largest relative difference of a metric that still counts as the same.")
+def reproduce_command(run: str, rtol: float) -> None:
+    """Re-run RUN's command on its code (a temporary worktree) and compare the metrics."""
+    result = tracking.reproduce(run, rtol)
+    for line in result.lines():
+        click.echo(line)
+    sys.exit(result.exit_status)
+
+
+@cli.command("fsck")
+@click.option("--recover", "do_recover", is_flag=True, help="End RUNNING runs whose process is gone.")
+def fsck_command(do_recover: bool) -> None:
+    """Check the notebook: records parse, artifacts match their sha256, no dead RUNNING runs."""
+    report = tracking.fsck(do_recover)
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("log")
+@click.argument("rev_range", default="HEAD")
+@click.option("--metric", metavar="KEY", help="Also show the best value of this metric at each commit.")
+@click.option("--max", "maximise", is_flag=True, help="Best means highest (default: lowest).")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
+def log_command(rev_range: str, metric: str | None, maximise: bool, limit: int, fmt: str) -> None:
+    """Code commits of REV_RANGE (default HEAD), newest first, with the runs made at each."""
+    from . import display  # pandas loads only for the commands that read runs
+
+    frame = tracking.code_log(rev_range, metric, "max" if maximise else "min", limit)
+    click.echo(display.render_frame(frame, fmt, _width()), nl=False)
+
+
 def main() -> None:
     """Entry point of the `labbook` console script."""
     cli(prog_name="labbook")

@@ -133,3 +133,34 @@ def orphans(folder: Path) -> Iterator[Orphan]:
             os.close(fd)
             continue
         yield Orphan(path, fd)
+
+
+def hold(folder: Path, run_id: str) -> int:
+    """Mark a detached run as live (``labbook run`` waiting for its command): an flock on
+    ``<id>.hold``, released by :func:`release_hold`. Never folded by ``recover``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.hold"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def release_hold(folder: Path, run_id: str, fd: int) -> None:
+    (folder / f"{run_id}.hold").unlink(missing_ok=True)
+    os.close(fd)
+
+
+def is_live(folder: Path, run_id: str) -> bool:
+    """True when some process holds the run's journal or hold lock (the run is live)."""
+    for suffix in (".log", ".hold"):
+        try:
+            fd = os.open(folder / f"{run_id}{suffix}", os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    return False

@@ -20,8 +20,10 @@ MIN_PREFIX = 4
 
 def start(repo: Repository, *, experiment: str, name: str | None = None,
           hypothesis: str | None = None, tags: dict[str, str] | None = None,
-          parent: str | None = None, run_id: str | None = None) -> Run:
-    """Start a new live run in ``experiment`` (created if missing) and commit its start."""
+          parent: str | None = None, run_id: str | None = None,
+          command: list[str] | None = None) -> Run:
+    """Start a new live run in ``experiment`` (created if missing) and commit its start;
+    ``command`` replaces this process's command line (redacted here)."""
     exp = repo.ensure_experiment(experiment)
     rid = run_id or new_run_id()
     if hypothesis is not None and not isinstance(hypothesis, str):
@@ -36,7 +38,8 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
     rec = RunRecord(
         id=rid, name=name or f"run-{rid[:8]}", experiment=exp.slug, status="RUNNING",
         start_time=record.utc_now(), parent=parent, user=repo.identity[0],
-        host=socket.gethostname(), command=provenance.command_line(), code=code,
+        host=socket.gethostname(), code=code,
+        command=provenance.command_line() if command is None else provenance.redact_command(command),
         environment=Environment(python=python, platform=platform_name, packages=env_path),
         hypothesis=hypothesis)
     if not isinstance(rec.name, str) or not rec.name.strip():
@@ -65,6 +68,7 @@ def resume(repo: Repository, run_id: str) -> Run:
     """Continue an existing run here: it is RUNNING again until it ends."""
     snapshot = repo.store.snapshot()
     run = load(repo, run_id, snapshot)
+    run._committed = record.run_to_yaml(run.record)
     run.record.status, run.record.end_time = "RUNNING", None
     _go_live(run, base=snapshot.commit, files={})
     _commit_or_forget(run, f"resume {run.name}")
@@ -165,6 +169,7 @@ def _fold(repo: Repository, orphan: Orphan) -> Run | None:
         data = base.read(record.history_path(rec.id))
         history = record.history_from_tsv(data, record.history_path(rec.id)) if data else []
     run = Run(repo, rec, history)
+    run._base = record.run_from_plain(start_event["r"], f"journal {orphan.path}")
     run._extra_files.update({p: Blob(o) for p, o in start_event.get("files", {}).items()})
     for event in events[1:]:
         run._apply(event)

@@ -189,7 +189,9 @@ class RunRecord:
     notes: list[Note] = field(default_factory=list)
     conclusion: Conclusion | None = None
     error: str | None = None
+    exit_code: int | None = None  # the command's exit status, for runs made by `labbook run`
     artifacts: list[Artifact] = field(default_factory=list)
+    deleted: bool = False  # soft deletion: hidden by default, kept in history; written when true
     conflicts: list[Conflict] = field(default_factory=list)  # written only when not empty
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -235,8 +237,9 @@ def _build(cls: type, data: Any, path: str, where: str) -> Any:
 def run_to_yaml(record: RunRecord) -> bytes:
     """The bytes of run.yaml; the same record always gives the same bytes."""
     data = _plain(record)
-    if not data.get("conflicts"):
-        data.pop("conflicts", None)
+    for optional in ("deleted", "conflicts"):
+        if not data.get(optional):
+            data.pop(optional, None)
     return yamlio.dump({"format": FORMAT_VERSION, **data})
 
 
@@ -253,6 +256,11 @@ def run_to_plain(record: RunRecord) -> dict[str, Any]:
 def run_from_yaml(data: bytes, path: str) -> RunRecord:
     """Parse run.yaml leniently: unknown keys are kept, a newer format is refused."""
     return run_from_plain(yamlio.load(data, path), path)
+
+
+def load_yaml(data: bytes, path: str) -> Any:
+    """Parse a YAML file labbook reads off the branch (a metrics file) with the hardened loader."""
+    return yamlio.load(data, path)
 
 
 def run_from_plain(raw: Any, path: str) -> RunRecord:

@@ -8,7 +8,7 @@ key                            meaning                                     defau
 =============================  ==========================================  ================
 labbook.branch                 the branch runs are committed to            experiments
 labbook.inlineArtifactBytes    largest artifact kept on the branch         1m (1 MiB)
-labbook.artifactStore          folder for larger artifacts                 <git dir>/labbook/artifacts
+labbook.artifactStore          folder (or fsspec URL) for larger artifacts <git dir>/labbook/artifacts
 labbook.checkpointSeconds      commit a live run at most this often        60
 labbook.lockTimeoutSeconds     wait this long for a locked branch          10
 labbook.fsync                  fsync objects, refs and journals            true
@@ -21,12 +21,11 @@ labbook.remoteArtifactStore    shared folder large artifacts are copied    (none
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import __version__
-from .artifacts import ArtifactStore
+from .artifacts import open_store
 from .errors import InvalidValue
 from .gitcmd import Git, discover
 from .journal import journal_dir
@@ -116,7 +115,7 @@ class Repository:
         self.journal_dir = journal_dir(git.common_dir)
         store_root = self.settings.artifact_store or os.path.join(git.common_dir, "labbook",
                                                                   "artifacts")
-        self.artifact_store = ArtifactStore(Path(store_root).expanduser())
+        self.artifact_store = open_store(store_root)
         self._known_experiments: dict[str, ExperimentRecord] = {}
 
     def init(self) -> bool:
@@ -139,7 +138,7 @@ class Repository:
 
         return self.store.commit(add_header, "labbook: start the notebook") is not None
 
-    def commit(self, edit: Edit, message: str) -> str | None:
+    def commit(self, edit: Edit, message: str | Callable[[], str]) -> str | None:
         """Commit to the branch, creating it first if this is the repository's first run."""
         if self.store.tip() is None:
             self.init()
@@ -177,6 +176,10 @@ class Repository:
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
         self._known_experiments[slug] = result[-1]
         return result[-1]
+
+    def forget_experiment(self, slug: str) -> None:
+        """Drop what this process remembers of an experiment (after it was renamed)."""
+        self._known_experiments.pop(slug, None)
 
     def close(self) -> None:
         self.git.close()

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import record, validation
+from . import merge, record, validation
 from .artifacts import files_under, regular_file, sha256_file
 from .errors import ArtifactError, InvalidValue, ParamConflict
 from .journal import Journal
 from .record import Artifact, Conclusion, MetricSummary, Note, RunRecord
 from .repository import Repository
-from .store import Blob
+from .store import Blob, Snapshot
 
 SYNC_SECONDS = 1.0
 
@@ -47,7 +47,11 @@ class Run:
         self._history_dirty = False
         self._next_sync = 0.0
         self._next_checkpoint = math.inf
+        self._committed: bytes | None = None  # run.yaml as this process last committed it
+        self._base: RunRecord | None = None  # the record this process started from, when folding
         self.on_end: Callable[[Run], None] | None = None
+        self.on_detach: Callable[[Run], None] | None = None
+        self.attached = False  # a child of `labbook run`: exiting detaches, never ends
 
     # -- what a user reads ------------------------------------------------------
     @property
@@ -124,7 +128,9 @@ class Run:
                  tb: object) -> None:
         if not self.active:
             return
-        if exc_type is None:
+        if self.attached:
+            self.detach()
+        elif exc_type is None:
             self.end()
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end("KILLED", error="KeyboardInterrupt")
@@ -280,6 +286,18 @@ class Run:
         if self.on_end is not None:
             self.on_end(self)
 
+    def detach(self) -> None:
+        """Commit the current state and let go of the run without ending it: it stays
+        RUNNING and can be resumed (the parent `labbook run` ends it)."""
+        if not self.active:
+            return
+        self._commit(f"detach {self.name}: {len(self.history)} metric values")
+        journal, self._journal = self._journal, None
+        assert journal is not None
+        journal.close(remove=True)
+        if self.on_detach is not None:
+            self.on_detach(self)
+
     def checkpoint(self) -> None:
         """Commit the run's current state now (also done every labbook.checkpointSeconds)."""
         self._require_active()
@@ -356,10 +374,33 @@ class Run:
             self._journal.sync()
         history_was_dirty = self._history_dirty
         changes = self._changes()
-        self.repo.commit(changes, message)
+        path = record.run_path(self.id)
+
+        def edit(snapshot: Snapshot) -> dict[str, bytes | Blob | None]:
+            on_branch = snapshot.read(path)
+            if on_branch is None or on_branch == self._committed or on_branch == changes[path]:
+                return changes
+            self._take_external_edits(record.run_from_yaml(on_branch, path))
+            return {**changes, path: record.run_to_yaml(self.record)}
+
+        self.repo.commit(edit, message)
+        self._committed = record.run_to_yaml(self.record)
+        self._base = None
         if history_was_dirty:
             self._history_dirty = False
         self._next_checkpoint = time.monotonic() + self.repo.settings.checkpoint_seconds
+
+    def _take_external_edits(self, theirs: RunRecord) -> None:
+        """Fold in what another process committed to this record since our last commit
+        (a `labbook note`, `tag` or `rename` while the run is live). Our metrics and status
+        stand: only this process logs them."""
+        base = self._base if self._base is not None else (
+            record.run_from_yaml(self._committed, record.run_path(self.id)) if self._committed else None)
+        ours = self.record
+        merged = merge.merge_records(base, ours, theirs)
+        merged.metrics, merged.status = ours.metrics, ours.status
+        merged.end_time, merged.error = ours.end_time, ours.error
+        self.record = merged
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -165,12 +165,15 @@ class BranchStore:
         """Store bytes as a blob now; commit them later by path with the returned Blob."""
         return Blob(self.git.write_object("blob", data))
 
-    def commit(self, edit: Edit, message: str, *, allow_empty: bool = False) -> str | None:
+    def commit(self, edit: Edit, message: str | Callable[[], str], *,
+               allow_empty: bool = False) -> str | None:
         """Apply ``edit`` to the tip and move the branch there atomically.
 
         ``edit`` maps paths to new content (or is a function of the tip's snapshot
-        returning such a mapping). Returns the new commit, or None when the edit
-        changed nothing. A lost race re-applies the edit on the new tip.
+        returning such a mapping). ``message`` may be a function, asked after the
+        edit ran (so an edit can word its own notebook line). Returns the new commit,
+        or None when the edit changed nothing. A lost race re-applies the edit on
+        the new tip.
         """
         locked_since: float | None = None
         for attempt in range(1000):
@@ -181,8 +184,9 @@ class BranchStore:
             new_tree = self._apply(snapshot.tree, _group(changes))
             if new_tree == snapshot.tree and not allow_empty:
                 return None
-            commit = self._write_commit(new_tree, tip, message)
-            outcome = self.git.update_ref(self.ref, commit, tip, message.split("\n", 1)[0])
+            text = message() if callable(message) else message
+            commit = self._write_commit(new_tree, tip, text)
+            outcome = self.git.update_ref(self.ref, commit, tip, text.split("\n", 1)[0])
             if outcome is RefUpdate.DONE:
                 return commit
             if outcome is RefUpdate.LOCKED:

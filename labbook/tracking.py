@@ -14,17 +14,23 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from . import lifecycle, query
+from . import lifecycle
 from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
 from .repository import Repository, open_repository
 from .run import Run, error_summary
+
+if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stays light
+    import pandas as pd
+
+    from . import fsck as checks
+    from . import reproduce as reproducing
+    from . import restore, runner
 
 
 class _State:
@@ -51,6 +57,7 @@ class _State:
     def push(self, run: Run) -> None:
         with self.lock:
             run.on_end = self.pop
+            run.on_detach = self.pop
             self.stack.append(run)
             self._install_exit_hooks()
 
@@ -96,17 +103,35 @@ def _end_open_runs(status: str, error: str | None) -> None:
     for run in reversed(list(_state.stack)):
         _state.pop(run)
         try:
-            run.end(status, error=error)
+            if run.attached:
+                run.detach()  # a child of `labbook run`: the parent decides the status
+            else:
+                run.end(status, error=error)
         except Exception as exc:
             print(f"labbook: could not end run {run.id[:8]}: {exc}; `labbook recover` will "
                   "commit it from its journal", file=sys.stderr)
 
 
 def _active() -> Run:
-    run = _state.current()
+    run = _state.current() or _attach()
     if run is None:
         raise NoActiveRun("no active run: call labbook.start_run() first")
     return run
+
+
+def _attach() -> Run | None:
+    """Under `labbook run` ($LABBOOK_RUN_ID set), resume its run in attached mode: when this
+    process exits the run is detached (committed, still RUNNING), never ended."""
+    rid = os.environ.get("LABBOOK_RUN_ID")
+    if not rid:
+        return None
+    with _state.lock:
+        if _state.current() is not None:
+            return _state.current()
+        run = lifecycle.resume(_state.repository(), rid)
+        run.attached = True
+        _state.push(run)
+        return run
 
 
 def repository() -> Repository:
@@ -136,7 +161,11 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
               hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
               parent: str | Run | None = None, nested: bool = False,
               run_id: str | None = None) -> Run:
-    """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run."""
+    """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run.
+
+    Under `labbook run` ($LABBOOK_RUN_ID set, as MLflow's MLFLOW_RUN_ID), with no run active
+    and no ``run_id``/``parent``, this attaches to that run instead of starting one.
+    """
     repo = _state.repository()
     with _state.lock:
         current = _state.current()
@@ -145,6 +174,10 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
             if any(r.id == rid for r in _state.stack):
                 raise InvalidValue(f"run {rid[:8]} is already active in this process")
             run = lifecycle.resume(repo, rid)
+        elif current is None and parent is None and os.environ.get("LABBOOK_RUN_ID"):
+            attached = _attach()
+            assert attached is not None
+            return attached
         else:
             if current is not None and not nested and parent is None:
                 raise InvalidValue(f"run {current.id[:8]} ({current.name}) is already active: "
@@ -280,12 +313,16 @@ def search_runs(experiments: Iterable[str] | str | None = None, filter_string: s
     """Runs as a DataFrame, one row per run; see docs/query.md for the filter language."""
     if isinstance(experiments, str):
         experiments = [experiments]
+    from . import query
+
     return query.search_runs(_state.repository(), experiments, filter_string, order_by,
                              max_results, run_view, commit)
 
 
 def get_metric_history(run: str, key: str) -> pd.DataFrame:
     """One metric's history of one run: step, timestamp, value."""
+    from . import query
+
     return query.get_metric_history(_state.repository(), str(run), key)
 
 
@@ -295,9 +332,67 @@ def load_history(runs: Iterable[str] | str, keys: Iterable[str] | None = None) -
         runs = [runs]
     if isinstance(keys, str):
         keys = [keys]
+    from . import query
+
     return query.load_history(_state.repository(), runs, keys)
 
 
 def list_experiments(metric: str | None = None, mode: str = "min") -> pd.DataFrame:
     """One row per experiment: name, description, run count, last activity, best metric."""
+    from . import query
+
     return query.experiments_frame(_state.repository(), metric, mode)
+
+
+def run_command(command: list[str], *, experiment: str | None = None, name: str | None = None,
+                hypothesis: str | None = None, params: Mapping[str, Any] | Iterable[str] | None = None,
+                tags: Mapping[str, str] | Iterable[str] | None = None, metrics_file: str | None = None,
+                log_bytes: int | None = None) -> runner.Outcome:
+    """Run ``command`` as a new run (``labbook run``): output, metrics and exit status recorded.
+    ``params`` and ``tags`` may be ``key=value`` strings (param values parsed: 3, 0.5, true)."""
+    from . import runner
+
+    if params is not None and not isinstance(params, Mapping):
+        params = runner.parse_pairs(list(params), "param", typed=True)
+    if tags is not None and not isinstance(tags, Mapping):
+        tags = runner.parse_pairs(list(tags), "tag", typed=False)
+    return runner.run_command(
+        _state.repository(), list(command), experiment=experiment or _state.experiment
+        or DEFAULT_EXPERIMENT, name=name, hypothesis=hypothesis, params=params, tags=tags,
+        metrics_file=metrics_file, log_bytes=runner.DEFAULT_LOG_BYTES if log_bytes is None else log_bytes)
+
+
+def list_artifacts(run: str) -> list[restore.ArtifactCheck]:
+    """The artifacts of a run, each with its bytes re-hashed: ok, MISMATCH or missing."""
+    from . import restore
+
+    return restore.list_artifacts(_state.repository(), run)
+
+
+def get_artifacts(run: str, path: str, dest: str | None = None, force: bool = False) -> list[Path]:
+    """Restore an artifact (or a folder of them) of a run, checked against its sha256."""
+    from . import restore
+
+    return restore.get_artifacts(_state.repository(), run, path, dest, force)
+
+
+def reproduce(run: str, rtol: float = 1e-6) -> reproducing.Reproduction:
+    """Re-run a run's command on its code in a temporary worktree and compare its metrics."""
+    from . import reproduce as reproducing
+
+    return reproducing.reproduce(_state.repository(), run, rtol)
+
+
+def fsck(recover: bool = False) -> checks.FsckReport:
+    """Check every record, artifact and live run of the notebook."""
+    from . import fsck as checks
+
+    return checks.fsck(_state.repository(), recover)
+
+
+def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str = "min",
+             limit: int | None = 50) -> pd.DataFrame:
+    """Code commits (newest first) with the number of runs made at each and their best metric."""
+    from . import codelog
+
+    return codelog.code_log(_state.repository(), rev_range, metric, mode, limit)

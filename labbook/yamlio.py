@@ -43,43 +43,83 @@ def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_TRUE = {"yes", "true", "on", "y"}
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar text → resolved tag (keys repeat a lot)
+
+
 class _Loader(yaml.CSafeLoader):
-    """libyaml loader that refuses aliases, duplicate keys and non-scalar keys."""
+    """libyaml's parser with a memoised resolver; :func:`_build` turns its nodes into values."""
 
     yaml_implicit_resolvers: ClassVar[dict] = {
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_MERGE, _VALUE)]
         for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def construct_document(self, node: yaml.Node) -> Any:
-        _check_graph(node)
-        return super().construct_document(node)
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = _STR
+                for candidate, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        tag = candidate
+                        break
+                if len(_PLAIN_TAGS) < 100_000:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
-def _check_graph(root: yaml.Node) -> None:
-    """Refuse a node graph with shared nodes (aliases) or duplicate mapping keys."""
-    seen: set[int] = set()
-    pending = [root]
-    while pending:
-        node = pending.pop()
-        if id(node) in seen:
+def _build(loader: _Loader, node: yaml.Node, seen: set[int], depth: int = 0) -> Any:
+    """Turn a node into plain values, refusing aliases, duplicate keys and non-scalar keys."""
+    if id(node) in seen:
+        raise yaml.constructor.ConstructorError(None, None, "aliases (*name) are not allowed",
+                                                node.start_mark)
+    seen.add(id(node))
+    if depth > 100:
+        raise yaml.constructor.ConstructorError(None, None, "nested more than 100 levels deep",
+                                                node.start_mark)
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        value = node.value
+        if tag == _STR:
+            return value
+        if tag == _FLOAT and value[-3:].lower() not in ("nan", "inf") and "_" not in value:
+            return float(value)
+        digits = value.lstrip("-+")
+        if tag == _INT and digits.isdigit() and (digits == "0" or not digits.startswith("0")):
+            return int(value)
+        if tag == _BOOL:
+            return value.lower() in _TRUE
+        if tag == _NULL:
+            return None
+        return loader.construct_object(node, deep=True)  # rarer forms: 0x1F, .inf, dates
+    if isinstance(node, yaml.SequenceNode):
+        if tag != _SEQ:
+            return loader.construct_object(node, deep=True)
+        return [_build(loader, item, seen, depth + 1) for item in node.value]
+    if tag != _MAP:
+        return loader.construct_object(node, deep=True)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
-                None, None, "aliases (*name) are not allowed", node.start_mark)
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys = set()
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "mapping keys must be plain values", key_node.start_mark)
-                key = (key_node.tag, key_node.value)
-                if key in keys:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
-                keys.add(key)
-                pending.append(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            pending.extend(node.value)
+                None, None, "mapping keys must be plain values", key_node.start_mark)
+        key = _build(loader, key_node, seen, depth + 1)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
+        out[key] = _build(loader, value_node, seen, depth + 1)
+    return out
 
 
 def dump(data: Any) -> bytes:
@@ -93,7 +133,19 @@ def load(data: bytes, path: str) -> Any:
     """Parse YAML bytes read from ``path``; any problem is a FormatError naming the path."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise FormatError(path, f"{len(data)} bytes is more than the {MAX_DOCUMENT_BYTES} allowed")
+    from . import fastyaml  # the fast reader of what dump writes; it never imports this module
+
     try:
-        return yaml.load(data, Loader=_Loader)
+        return fastyaml.parse(data, _PLAIN_TAGS, _Loader.yaml_implicit_resolvers)
+    except fastyaml.NotCanonical:
+        pass  # anything else is read, or refused, by libyaml below
+    loader = _Loader(data)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(loader, node, set())
     except yaml.YAMLError as exc:
         raise FormatError(path, " ".join(str(exc).split())) from exc
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise FormatError(path, f"unreadable value: {exc}") from exc
+    finally:
+        loader.dispose()

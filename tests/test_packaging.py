@@ -63,6 +63,18 @@ def test_layers_import_only_what_they_may():
     assert {m for m, deps in modules.items() if "gitcmd" in deps} <= {"store", "repository",
                                                                       "provenance"}
     assert [m for m, deps in modules.items() if "cli" in deps] == ["__main__"]
-    assert modules["cli"] <= {"tracking", "query", "display", "errors", "site", "__version__", ""}
+    low_layers = {"gitcmd", "store", "yamlio", "journal", "cache", "catalog"}
+    assert not modules["cli"] & low_layers, "the CLI calls the library, never git or YAML itself"
     assert "repository" not in modules["display"] and "gitcmd" not in modules["display"]
     assert {m for m, deps in modules.items() if "yamlio" in deps} == {"record"}
+
+
+def test_logging_and_plain_commands_do_not_load_pandas():
+    code = ("import sys, labbook, labbook.cli\n"
+            "assert 'pandas' not in sys.modules, 'pandas was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_formats_match_the_renderer():
+    from labbook import display
+    assert cli_module.TABLE_FORMATS == display.FORMATS

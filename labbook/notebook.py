@@ -1,0 +1,181 @@
+"""Notebook edits of runs and experiments already on the branch.
+
+Each edit is one commit whose subject reads like a line of the notebook
+(``note on ridge-a3: Loss plateaus…``), so ``git log experiments`` is the
+notebook's history and ``git blame`` works on a record. An edit is applied to
+the tip it commits on (read, change, write, compare-and-swap), so it never
+undoes a concurrent one; a live run merges such edits into its next commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from . import lifecycle, record, validation
+from .errors import InvalidValue
+from .record import Conclusion, ExperimentRecord, Note, RunRecord
+from .repository import Repository
+from .store import Snapshot
+
+
+def _edit_run(repo: Repository, run: str, change: Callable[[RunRecord], str]) -> RunRecord:
+    """Apply ``change`` (which returns the commit subject) to a run's record in one commit."""
+    run_id = lifecycle.resolve(repo.store.snapshot(), run)
+    path = record.run_path(run_id)
+    result: list[RunRecord] = []
+    subject: list[str] = []
+
+    def edit(snapshot: Snapshot) -> dict[str, bytes]:
+        data = snapshot.read(path)
+        if data is None:
+            raise InvalidValue(f"run {run_id[:8]} disappeared from the branch")
+        rec = record.run_from_yaml(data, path)
+        subject[:] = [change(rec)]
+        result[:] = [rec]
+        return {path: record.run_to_yaml(rec)}
+
+    repo.commit(edit, lambda: subject[0])
+    return result[0]
+
+
+def note(repo: Repository, run: str, text: str) -> RunRecord:
+    """Append a timestamped, authored markdown note to a run."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidValue("a note needs some text")
+
+    def change(rec: RunRecord) -> str:
+        rec.notes.append(Note(time=record.utc_now(), author=repo.identity[0], text=text))
+        return f"note on {rec.name}: {_first_line(text)}"
+
+    return _edit_run(repo, run, change)
+
+
+def conclude(repo: Repository, run: str, verdict: str, text: str) -> RunRecord:
+    """Record the verdict on a run's hypothesis: supported, refuted or inconclusive."""
+    verdict = validation.verdict_value(verdict)
+
+    def change(rec: RunRecord) -> str:
+        rec.conclusion = Conclusion(verdict=verdict, text=text, time=record.utc_now())
+        tail = f" — {_first_line(text)}" if text.strip() else ""
+        return f"conclude {rec.name}: {verdict}{tail}"
+
+    return _edit_run(repo, run, change)
+
+
+def tag(repo: Repository, run: str, tags: Mapping[str, str]) -> RunRecord:
+    """Set tags on a run."""
+    checked = {validation.check_key(k, "tag"): str(v) for k, v in tags.items()}
+    if not checked:
+        raise InvalidValue("give at least one tag as KEY=VALUE")
+
+    def change(rec: RunRecord) -> str:
+        rec.tags.update(checked)
+        return f"tag {rec.name}: " + ", ".join(f"{k}={v}" for k, v in checked.items())
+
+    return _edit_run(repo, run, change)
+
+
+def untag(repo: Repository, run: str, keys: list[str]) -> RunRecord:
+    """Remove tags from a run (a key it does not have is an error naming its tags)."""
+    def change(rec: RunRecord) -> str:
+        missing = [k for k in keys if k not in rec.tags]
+        if missing:
+            have = ", ".join(sorted(rec.tags)) or "none"
+            raise InvalidValue(f"run {rec.name} has no tag {missing[0]!r} (tags: {have})")
+        for key in keys:
+            del rec.tags[key]
+        return f"untag {rec.name}: {', '.join(keys)}"
+
+    return _edit_run(repo, run, change)
+
+
+def rename(repo: Repository, run: str, new_name: str) -> RunRecord:
+    """Give a run a new name (its id never changes)."""
+    if not isinstance(new_name, str) or not new_name.strip():
+        raise InvalidValue(f"run name {new_name!r} is empty")
+
+    def change(rec: RunRecord) -> str:
+        old, rec.name = rec.name, new_name
+        return f"rename {old} → {new_name}"
+
+    return _edit_run(repo, run, change)
+
+
+def set_deleted(repo: Repository, run: str, deleted: bool) -> RunRecord:
+    """Soft-delete (or restore) a run: hidden from listings by default, kept in history."""
+    def change(rec: RunRecord) -> str:
+        rec.deleted = deleted
+        return f"{'delete' if deleted else 'restore'} {rec.name}"
+
+    return _edit_run(repo, run, change)
+
+
+def describe(repo: Repository, experiment: str, description: str) -> ExperimentRecord:
+    """Set an existing experiment's question."""
+    _existing_slug(repo, experiment)
+    return repo.ensure_experiment(_existing_name(repo, experiment), description)
+
+
+def create_experiment(repo: Repository, name: str, description: str | None) -> ExperimentRecord:
+    """Create an experiment (an error if one of that name exists)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValue(f"experiment name {name!r} is empty")
+    if repo.experiment(record.experiment_slug(name)) is not None:
+        raise InvalidValue(f"experiment {name!r} exists already")
+    return repo.ensure_experiment(name, description)
+
+
+def rename_experiment(repo: Repository, experiment: str, new_name: str) -> ExperimentRecord:
+    """Rename an experiment; its runs follow (they point at its file, which keeps its slug)."""
+    if not isinstance(new_name, str) or not new_name.strip():
+        raise InvalidValue(f"experiment name {new_name!r} is empty")
+    slug = _existing_slug(repo, experiment)
+    taken = _slug_for_name(repo, new_name)
+    if taken is not None and taken != slug:
+        raise InvalidValue(f"experiment {new_name!r} exists already")
+    path = record.experiment_path(slug)
+    result: list[ExperimentRecord] = []
+
+    def edit(snapshot: Snapshot) -> dict[str, bytes]:
+        data = snapshot.read(path)
+        if data is None:
+            raise InvalidValue(f"experiment {experiment!r} disappeared from the branch")
+        exp = record.experiment_from_yaml(data, slug)
+        result[:] = [exp]
+        exp.name = new_name
+        return {path: record.experiment_to_yaml(exp)}
+
+    old = _existing_name(repo, experiment)
+    repo.commit(edit, f"experiment {old}: rename → {new_name}")
+    repo.forget_experiment(slug)
+    return result[0]
+
+
+def _slug_for_name(repo: Repository, name: str) -> str | None:
+    snapshot = repo.store.snapshot()
+    for entry in snapshot.list("experiments"):
+        slug = entry.name.removesuffix(".yaml")
+        exp = repo.experiment(slug)
+        if exp is not None and exp.name == name:
+            return slug
+    return None
+
+
+def _existing_slug(repo: Repository, experiment: str) -> str:
+    slug = _slug_for_name(repo, experiment)
+    if slug is None and repo.experiment(experiment) is not None:
+        slug = experiment  # given by its slug
+    if slug is None:
+        raise InvalidValue(f"no experiment named {experiment!r}")
+    return slug
+
+
+def _existing_name(repo: Repository, experiment: str) -> str:
+    exp = repo.experiment(_existing_slug(repo, experiment))
+    assert exp is not None
+    return exp.name
+
+
+def _first_line(text: str, limit: int = 72) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

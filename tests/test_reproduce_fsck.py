@@ -1,0 +1,138 @@
+"""`labbook reproduce`, `labbook fsck` and `labbook log` in real repositories."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import labbook
+from conftest import git, user_state
+from labbook import record, tracking
+from labbook.cli import cli
+
+CHILD = textwrap.dedent("""
+    import os, random, labbook
+    value = float(open("value.txt").read())
+    scale = float(os.environ["LABBOOK_PARAM_SCALE"])
+    labbook.log_metric("score", value * scale)
+    if os.environ.get("NOISY") or os.path.exists("noisy"):
+        labbook.log_metric("noise", random.random())
+""")
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def worktrees(repo: Path) -> str:
+    return git(repo, "worktree", "list", "--porcelain")
+
+
+def commit_child(repo: Path, noisy: bool = False) -> None:
+    sub = repo / "src"
+    sub.mkdir()
+    (sub / "child.py").write_text(CHILD)
+    (sub / "value.txt").write_text("1\n")
+    paths = ["src/child.py", "src/value.txt"]
+    if noisy:
+        (sub / "noisy").write_text("")
+        paths.append("src/noisy")
+    git(repo, "add", *paths)
+    git(repo, "commit", "-q", "-m", "add the child")
+
+
+def test_reproduce_applies_the_recorded_patch_in_a_temporary_worktree(repo: Path, monkeypatch):
+    commit_child(repo)
+    (repo / "src" / "value.txt").write_text("2\n")  # uncommitted: recorded as code.diff
+    monkeypatch.chdir(repo / "src")
+    code, out = invoke("run", "-n", "orig", "-p", "scale=3", "--", sys.executable, "child.py")
+    assert code == 0, out
+    original = labbook.get_run("orig")
+    assert original.metrics == {"score": 6.0} and original.provenance.dirty
+    assert original.provenance.cwd == "src"
+    (repo / "src" / "value.txt").write_text("7\n")  # the checkout moves on
+    before, trees = user_state(repo), worktrees(repo)
+    code, out = invoke("reproduce", "orig")
+    assert code == 0, out
+    assert "score: 6 → 6  (relative difference 0, same)" in out
+    assert "0 of 1 metrics moved beyond rtol 1e-06" in out
+    again = labbook.get_run("orig-repro")
+    assert again.tags["labbook.reproduces"] == original.id
+    assert again.params == {"scale": 3} and again.status == "FINISHED"
+    assert again.provenance.commit == original.provenance.commit and again.provenance.dirty
+    assert again.provenance.cwd == "src"
+    assert user_state(repo) == before and worktrees(repo) == trees
+
+
+def test_reproduce_fails_when_a_metric_moves(repo: Path, monkeypatch):
+    commit_child(repo, noisy=True)
+    monkeypatch.chdir(repo / "src")
+    trees = worktrees(repo)
+    assert invoke("run", "-n", "noisy", "-p", "scale=1", "--", sys.executable, "child.py")[0] == 0
+    code, out = invoke("reproduce", "noisy", "--rtol", "1e-9")
+    assert code == 1, out
+    assert "noise:" in out and "MOVED" in out and "score: 1 → 1" in out
+    assert worktrees(repo) == trees
+
+
+def test_fsck_finds_tampered_artifacts_dead_runs_and_broken_records(repo: Path, tmp_path: Path):
+    store = tmp_path / "store"
+    git(repo, "config", "labbook.artifactStore", str(store))
+    git(repo, "config", "labbook.inlineArtifactBytes", "10")
+    labbook.set_repository(repo)
+    (tmp_path / "big.txt").write_text("x" * 100)
+    with labbook.start_run("good"):
+        labbook.log_artifact(tmp_path / "big.txt")
+    assert invoke("fsck") == (0, "checked 1 runs, 1 artifacts, 1 experiments: no problems\n")
+    (stored_file,) = [p for p in store.rglob("*") if p.is_file()]
+    stored_file.write_text("y" * 100)
+    code, out = invoke("fsck")
+    assert code == 1 and "artifact big.txt (store) is MISMATCH" in out
+    stored_file.write_text("x" * 100)
+
+    dead = labbook.start_run("dead")
+    dead.detach()  # RUNNING on the branch, no process holds it
+    code, out = invoke("fsck")
+    assert code == 1 and f"run {dead.id[:8]} is RUNNING but its process is gone" in out
+    code, out = invoke("fsck", "--recover")
+    assert code == 0 and f"recovered run {dead.id[:8]}: KILLED" in out
+    assert labbook.get_run(dead.id).status == "KILLED"
+
+    live = labbook.start_run("live")
+    assert invoke("fsck")[0] == 0  # its journal is locked by this process
+    live.end()
+
+    bad_id = "ab" * 16
+    tracking.repository().commit({record.run_path(bad_id): b"id: [unclosed\n"}, "a broken record")
+    code, out = invoke("fsck")
+    assert code == 1 and f"runs/ab/{bad_id}/run.yaml" in out
+
+
+def test_log_shows_code_history_with_runs(repo: Path):
+    first = git(repo, "rev-parse", "HEAD").strip()
+    with labbook.start_run():
+        labbook.log_metric("loss", 0.5)
+    with labbook.start_run():
+        labbook.log_metric("loss", 0.3)
+    (repo / "train.py").write_text("print('v2')\n")
+    git(repo, "commit", "-q", "-am", "second version")
+    with labbook.start_run():
+        labbook.log_metric("loss", 0.9)
+    frame = tracking.code_log("HEAD", "loss")
+    assert list(frame["subject"]) == ["second version", "first"]
+    assert list(frame["runs"]) == [1, 2] and list(frame["min loss"]) == [0.9, 0.3]
+    assert frame["commit"][1] == first[:12]
+    second = git(repo, "rev-parse", "HEAD").strip()
+    code, out = invoke("log", "--metric", "loss", "--max", "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[1:] == [f"{second[:12]},second version,1,0.9", f"{first[:12]},first,2,0.5"]
+    code, out = invoke("log", "HEAD~1..HEAD", "--format", "csv")
+    assert out.splitlines()[1:] == [f"{second[:12]},second version,1"]
+    code, out = invoke("log", "--output=/tmp/x")
+    assert code != 0
+    code, out = invoke("log", "nosuchrev")
+    assert code == 1 and "not a revision range" in out
