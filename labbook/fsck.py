@@ -122,5 +122,6 @@ def _recover(repo: Repository, report: FsckReport) -> None:
             except LabbookError as exc:
                 report.problems.append(f"run {rid[:8]} could not be recovered: {exc}")
                 continue
+        (repo.journal_dir / f"{rid}.hold").unlink(missing_ok=True)  # left by a killed `labbook run`
         report.stale.remove(rid)
         report.recovered.append(rid)

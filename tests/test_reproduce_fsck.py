@@ -136,3 +136,22 @@ def test_log_shows_code_history_with_runs(repo: Path):
     assert code != 0
     code, out = invoke("log", "nosuchrev")
     assert code == 1 and "not a revision range" in out
+
+
+def test_reproduce_and_fsck_commands_are_thin_adapters():
+    from unittest import mock
+
+    from labbook import reproduce, runner
+    from labbook.fsck import FsckReport
+    outcome = runner.Outcome("b" * 32, "x-repro", "FINISHED", 0)
+    moved = reproduce.Reproduction("a" * 32, outcome, 0.1,
+                                   [reproduce.MetricComparison("m", 1.0, 2.0, 0.5, True)])
+    with mock.patch.object(tracking, "reproduce", autospec=True, return_value=moved) as call:
+        result = CliRunner().invoke(cli, ["reproduce", "x", "--rtol", "0.1"])
+    call.assert_called_once_with("x", 0.1)
+    assert result.exit_code == 1 and "m: 1 → 2  (relative difference 0.5, MOVED)" in result.output
+    with mock.patch.object(tracking, "fsck", autospec=True, return_value=FsckReport(runs=2)) as call:
+        result = CliRunner().invoke(cli, ["fsck", "--recover"])
+    call.assert_called_once_with(True)
+    assert (result.exit_code, result.output) == (0, "checked 2 runs, 0 artifacts, 0 experiments: "
+                                                    "no problems\n")
