@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import marshal
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,11 +61,15 @@ def build(repo: Repository, out_dir: str | os.PathLike[str] | None = None,
     env = render.environment()
     copy_static(writer)
     _RunWriter(repo, snapshot, catalog, env, writer, names, entries).write_all(runs, progress)
-    write_journal(env, writer, runs, names)
-    write_experiments(env, writer, runs, experiments, names)
+    blobs = {run_id: entry.record_blob for run_id, entry in entries.items()}
+    write_journal(env, writer, runs, names, blobs)
+    write_experiments(env, writer, runs, experiments, names, blobs)
     for name in ("compare.html", "search.html"):
         writer.write(name, env.get_template(name).render(active=name))
-    writer.write("data/search.js", render.js_assign("LB_SEARCH", None, context.search_index(runs, names)))
+    search_key = _key(sorted(blobs.get(r["id"], r["id"]) for r in runs), names)
+    if not writer.fresh("data/search.js", search_key):
+        writer.write("data/search.js", render.js_assign("LB_SEARCH", None, context.search_index(runs, names)),
+                     search_key)
     report = writer.finish()
     return BuildResult(root, root / "index.html", len(runs), report)
 
@@ -197,16 +202,65 @@ class _RunWriter:
         return view
 
 
-def write_journal(env, writer: Writer, runs: list[dict[str, Any]], names: dict[str, str]) -> None:
+def write_journal(env, writer: Writer, runs: list[dict[str, Any]], names: dict[str, str],
+                  blobs: dict[str, str]) -> None:
+    """The journal pages; an entry is recomputed only when what it shows may have changed."""
     template = env.get_template("journal.html")
-    for page in context.journal(runs, names):
-        key = _key(page)
+    before, best = context.previous_runs(runs), context.best_before(runs)
+    cache = _EntryCache(writer.root / ".labbook-journal-entries.marshal")
+    entries, keys = [], {}
+    for run in runs:
+        prev = before[run["id"]]
+        key = _key(blobs.get(run["id"], run), prev and blobs.get(prev["id"], prev), best[run["id"]],
+                   names.get(run["experiment"]))
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache.put(key, context.journal_entry(run, prev, best[run["id"]], names))
+        keys[id(entry)] = key
+        entries.append(entry)
+    cache.save()
+    for page in context.journal_pages(entries):
+        key = _key([keys[id(e)] for e in page["entries"]], page["archive"], page["older"], page["newer"])
         if not writer.fresh(page["path"], key):
             writer.write(page["path"], template.render(page=page, active="index.html"), key)
 
 
+class _EntryCache:
+    """Journal entries by the key of their inputs, kept beside the site between builds."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.old = marshal.loads(path.read_bytes())
+            assert isinstance(self.old, dict)
+        except (OSError, EOFError, ValueError, TypeError, AssertionError):
+            self.old = {}
+        self.new: dict[str, Any] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        found = self.new.get(key) or self.old.get(key)
+        if found is not None:
+            self.new[key] = found
+        return found
+
+    def put(self, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+        self.new[key] = entry
+        return entry
+
+    def save(self) -> None:
+        if self.new.keys() != self.old.keys():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.write_bytes(marshal.dumps(self.new))
+                os.replace(tmp, self.path)
+            except (OSError, ValueError):
+                pass  # without the cache the next build only recomputes more
+
+
 def write_experiments(env, writer: Writer, runs: list[dict[str, Any]],
-                      experiments: dict[str, dict[str, Any]], names: dict[str, str]) -> None:
+                      experiments: dict[str, dict[str, Any]], names: dict[str, str],
+                      blobs: dict[str, str]) -> None:
     grouped = context.runs_by_experiment(runs)
     views = []
     for slug in sorted(set(experiments) | set(grouped), key=lambda s: names.get(s, s).lower()):
@@ -214,6 +268,9 @@ def write_experiments(env, writer: Writer, runs: list[dict[str, Any]],
         view = context.experiment_view(slug, experiments.get(slug, {"name": names.get(slug, slug)}), mine)
         views.append(view)
         writer.write(view["page"], env.get_template("experiment.html").render(exp=view, active=""))
-        writer.write(view["data"], render.js_assign("LB_EXP", None, context.experiment_table(mine)))
+        table_key = _key([blobs.get(r["id"], r["id"]) for r in mine], names)
+        if not writer.fresh(view["data"], table_key):
+            writer.write(view["data"], render.js_assign("LB_EXP", None, context.experiment_table(mine)),
+                         table_key)
     writer.write("experiments.html", env.get_template("experiments.html").render(
         experiments=views, active="experiments.html"))
