@@ -101,6 +101,29 @@ def test_fast_reader_returns_what_libyaml_returns(value):
     assert same(yamlio.load(data, "t.yaml"), slow)
 
 
+EDITS = [" ", "  ", "#", " #", "&a ", "*a", "!", "!!str ", ":", ": ", "- ", "-", "? ", "'", '"', "|", "|-",
+         "|+", "|2", ">", "{", "}", "[", "]", ",", "\\", "\\x4", "\n", "\n ", "\n  ", "\n- ", "...", "---",
+         "%", "@", "~", "1", "0x", ".", "\t", "\r", "\u2028", "\x85", "\ufeff", "''", "e3", "_", "<<", "=",
+         None]  # None: delete a character
+edits = st.lists(st.tuples(st.integers(min_value=0), st.sampled_from(EDITS)), min_size=1, max_size=3)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, edits)
+def test_edited_documents_read_the_same_or_fall_back(value, changes):
+    """Bytes edited by hand: whatever the fast reader accepts, libyaml reads the same."""
+    text = yamlio.dump(value).decode()
+    for position, edit in changes:
+        at = position % (len(text) + 1)
+        text = text[:at] + text[at + 1:] if edit is None else text[:at] + edit + text[at:]
+    data = text.encode()
+    try:
+        fast = fastyaml.parse(data)
+    except fastyaml.NotCanonical:
+        return
+    assert same(fast, slow_load(data)), data
+
+
 @pytest.mark.parametrize("text", TRICKY)
 def test_tricky_strings_as_keys_and_values_read_fast(text):
     value = {text: [text, {text: text}], "k": {"n": text}}
