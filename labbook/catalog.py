@@ -84,17 +84,21 @@ class Catalog:
             known = self.listing.get()
         return [RunEntry(*item) for e in fanouts for item in known[e.oid]]
 
-    def _parse(self, entries: list[RunEntry]) -> list[tuple[str, dict[str, Any]]]:
+    def _parse(self, entries: list[RunEntry], full: bool = True) -> list[tuple[str, dict[str, Any]]]:
+        """Parse records; ``full`` fills every field's default (else: the checked mapping)."""
         blobs = self.repo.store.blobs([e.record_blob for e in entries])
         parsed = []
         for entry in entries:
             path = record.run_path(entry.run_id)
             try:
-                rec = record.run_from_yaml(blobs[entry.record_blob], path)
+                if full:
+                    plain = record.run_to_plain(record.run_from_yaml(blobs[entry.record_blob], path))
+                else:
+                    plain = record.run_plain_from_yaml(blobs[entry.record_blob], path)
             except FormatError as exc:
                 _log.warning("labbook: skipping %s: %s", path, exc.reason)
                 continue
-            parsed.append((entry.record_blob, record.run_to_plain(rec)))
+            parsed.append((entry.record_blob, plain))
         return parsed
 
     def rows(self, snapshot: Snapshot | None = None) -> dict[str, list[Any]]:
@@ -104,7 +108,8 @@ class Catalog:
         by_blob = {e.record_blob: e for e in entries}
 
         def parse(missing: list[str]) -> list[tuple[str, dict[str, Any]]]:
-            return [(blob, record_row(plain)) for blob, plain in self._parse([by_blob[b] for b in missing])]
+            found = self._parse([by_blob[b] for b in missing], full=False)
+            return [(blob, record_row(plain)) for blob, plain in found]
 
         _, columns = self.rows_cache.rows_for([e.record_blob for e in entries], parse)
         return columns

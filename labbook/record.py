@@ -263,6 +263,32 @@ def load_yaml(data: bytes, path: str) -> Any:
     return yamlio.load(data, path)
 
 
+def run_plain_from_yaml(data: bytes, path: str) -> dict[str, Any]:
+    """run.yaml as checked plain data, without building a RunRecord (the fast read path).
+
+    The same checks as :func:`run_from_yaml` on what readers of rows rely on: a mapping,
+    a format this version reads, string id/name/experiment, a known status, and
+    mappings where params, tags and metrics are.
+    """
+    raw = yamlio.load(data, path)
+    if not isinstance(raw, dict):
+        raise FormatError(path, "run.yaml should be a mapping")
+    raw = dict(raw)
+    _check_version(raw.pop("format", FORMAT_VERSION), path)
+    for key in ("id", "name", "experiment"):
+        if not isinstance(raw.get(key), str):
+            raise FormatError(path, f"field {key!r} is missing or not a string")
+    if raw.get("status", "RUNNING") not in STATUSES:
+        raise FormatError(path, f"status {raw.get('status')!r} is not one of {', '.join(STATUSES)}")
+    for key in ("params", "tags", "metrics", "code", "conclusion"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise FormatError(path, f"{key} should be a mapping")
+    for key, summary in (raw.get("metrics") or {}).items():
+        if not isinstance(summary, dict) or "last" not in summary:
+            raise FormatError(path, f"metrics.{key} should be a mapping with 'last'")
+    return raw
+
+
 def run_from_plain(raw: Any, path: str) -> RunRecord:
     """Build a RunRecord from plain data (run.yaml content or a journal's copy)."""
     raw = dict(raw) if isinstance(raw, dict) else raw

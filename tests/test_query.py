@@ -179,8 +179,8 @@ def test_cache_parses_only_new_records(study, monkeypatch):
     from labbook import record
     labbook.search_runs()  # warm
     parsed = []
-    original = record.run_from_yaml
-    monkeypatch.setattr(record, "run_from_yaml",
+    original = record.run_plain_from_yaml
+    monkeypatch.setattr(record, "run_plain_from_yaml",
                         lambda data, path: parsed.append(path) or original(data, path))
     labbook.tracking.reset()  # a new process: only the on-disk cache is left
     labbook.set_repository(Path.cwd())
