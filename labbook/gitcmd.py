@@ -146,17 +146,7 @@ class Git:
             assert reader.stdin is not None and reader.stdout is not None
             reader.stdin.write(name.encode() + b"\n")
             reader.stdin.flush()
-            header = reader.stdout.readline()
-            if not header:
-                self.close()
-                raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
-            parts = header.split()
-            if len(parts) != 3:
-                return None  # "<name> missing" or "<name> ambiguous"
-            size = int(parts[2])
-            data = reader.stdout.read(size)
-            reader.stdout.read(1)  # the newline after the content
-            return parts[0].decode(), parts[1].decode(), data
+            return self._reply(reader)
 
     def read_many(self, names: list[str]) -> list[tuple[str, str, bytes] | None]:
         """Read many objects in one pipelined exchange with cat-file (no round trip each)."""
@@ -168,21 +158,23 @@ class Git:
             assert reader.stdin is not None and reader.stdout is not None
             feeder = threading.Thread(target=_feed, args=(reader.stdin, request), daemon=True)
             feeder.start()
-            out: list[tuple[str, str, bytes] | None] = []
-            for _ in names:
-                header = reader.stdout.readline()
-                if not header:
-                    self.close()
-                    raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
-                parts = header.split()
-                if len(parts) != 3:
-                    out.append(None)
-                    continue
-                data = reader.stdout.read(int(parts[2]))
-                reader.stdout.read(1)
-                out.append((parts[0].decode(), parts[1].decode(), data))
+            out = [self._reply(reader) for _ in names]
             feeder.join()
             return out
+
+    def _reply(self, reader: subprocess.Popen[bytes]) -> tuple[str, str, bytes] | None:
+        """One answer of cat-file --batch: (oid, type, content), or None for a missing name."""
+        assert reader.stdout is not None
+        header = reader.stdout.readline()
+        if not header:
+            self.close()
+            raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
+        parts = header.split()
+        if len(parts) != 3:
+            return None  # "<name> missing" or "<name> ambiguous"
+        data = reader.stdout.read(int(parts[2]))
+        reader.stdout.read(1)  # the newline after the content
+        return parts[0].decode(), parts[1].decode(), data
 
     def resolve_commit(self, rev: str) -> str | None:
         """The commit id a revision (HEAD~3, a tag, a short sha) names in this repository."""
