@@ -434,6 +434,20 @@ def log_command(rev_range: str, metric: str | None, maximise: bool, limit: int, 
     click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
+@cli.group("import")
+def import_group() -> None:
+    """Bring runs from another tracker onto the experiments branch."""
+
+
+@import_group.command("mlflow")
+@click.argument("source")
+def import_mlflow(source: str) -> None:
+    """Import every experiment and run of SOURCE: an mlruns folder or a database URI (sqlite:///mlflow.db)."""
+    summary = tracking.import_mlflow(source, _progress("importing runs"))
+    for line in summary.lines():
+        click.echo(line)
+
+
 def main() -> None:
     """Entry point of the `labbook` console script."""
     cli(prog_name="labbook")

@@ -271,14 +271,16 @@ class Run:
         return pointer
 
     # -- ending -------------------------------------------------------------------
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """End the run with a terminal status and commit it."""
+    def end(self, status: str = "FINISHED", error: str | None = None, *,
+            end_time: str | None = None) -> None:
+        """End the run with a terminal status and commit it; ``end_time`` (ISO UTC, default
+        now) is for runs that ended elsewhere, such as imported ones."""
         if not self.active:
             return
         if status not in record.TERMINAL_STATUSES:
             raise InvalidValue(f"status {status!r} cannot end a run; use one of "
                                f"{', '.join(record.TERMINAL_STATUSES)}")
-        self._log({"e": "end", "status": status, "time": record.utc_now(), "error": error})
+        self._log({"e": "end", "status": status, "time": end_time or record.utc_now(), "error": error})
         self._commit(f"end {self.name}: {status}{_metric_line(self.record)}")
         journal, self._journal = self._journal, None
         assert journal is not None

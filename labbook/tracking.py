@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stay
     from . import fsck as checks
     from . import reproduce as reproducing
     from . import restore, runner
+    from .importers import mlflow as mlflow_importer
 
 
 class _State:
@@ -396,3 +397,12 @@ def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str = "mi
     from . import codelog
 
     return codelog.code_log(_state.repository(), rev_range, metric, mode, limit)
+
+
+def import_mlflow(source: str, progress: Callable[[int, int], None] | None = None
+                  ) -> mlflow_importer.ImportSummary:
+    """Import every experiment and run of an MLflow store (an mlruns folder or a database URI);
+    runs keep their ids, so importing again brings only runs not on the branch yet."""
+    from .importers import mlflow as mlflow_importer
+
+    return mlflow_importer.import_mlflow(_state.repository(), source, progress)
