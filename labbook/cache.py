@@ -95,40 +95,29 @@ class RowCache:
         self._file = _File(folder / "rows.marshal", {"blobs": [], "columns": {}})
 
     def rows_for(self, blobs: list[str], parse: Any) -> tuple[list[str], dict[str, list[Any]]]:
-        """Columns for exactly ``blobs`` (in that order); ``parse(missing)`` gives new rows."""
+        """Columns for ``blobs`` (in that order; a blob that does not parse has no row);
+        ``parse(missing)`` gives ``(blob, row)`` for the blobs not cached yet."""
         data = self._file.load()
         cached: list[str] = data["blobs"]
-        columns: dict[str, list[Any]] = data["columns"]
         if cached == blobs:
-            return cached, columns
-        wanted = set(blobs)
-        have = set(cached)
-        missing = [b for b in blobs if b not in have]
-        if len(wanted & have) != len(cached):  # rows of records no longer on the tip
-            keep = [i for i, b in enumerate(cached) if b in wanted]
-            cached = [cached[i] for i in keep]
-            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
-        new_rows = parse(missing)
-        for blob, row in new_rows:
-            base = len(cached)
-            for name, value in row.items():
-                column = columns.get(name)
-                if column is None:
-                    column = columns[name] = [None] * base
-                column.append(value)
-            cached.append(blob)
-            for column in columns.values():
-                if len(column) < len(cached):
-                    column.append(None)
-        data["blobs"], data["columns"] = cached, {k: v for k, v in columns.items()
-                                                  if any(x is not None for x in v)}
+            return cached, data["columns"]
+        position = {blob: i for i, blob in enumerate(cached)}
+        missing = [b for b in blobs if b not in position]
+        rows = dict(parse(missing)) if missing else {}
+        order = [b for b in blobs if b in position or b in rows]
+        old_columns: dict[str, list[Any]] = data["columns"]
+        names = list(old_columns) + [k for row in rows.values() for k in row if k not in old_columns]
+        columns: dict[str, list[Any]] = {name: [] for name in dict.fromkeys(names)}
+        for blob in order:
+            i = position.get(blob)
+            row = rows.get(blob)
+            for name, values in columns.items():
+                values.append(old_columns[name][i] if i is not None and name in old_columns
+                              else (row.get(name) if row is not None else None))
+        data["blobs"] = order
+        data["columns"] = {k: v for k, v in columns.items() if any(x is not None for x in v)}
         self._file.dirty = True
-        self._file.save()
-        order = {b: i for i, b in enumerate(data["blobs"])}
-        if [b for b in data["blobs"]] != blobs:
-            index = [order[b] for b in blobs if b in order]
-            return [data["blobs"][i] for i in index], \
-                {k: [v[i] for i in index] for k, v in data["columns"].items()}
+        self._file.save()  # saved in the order readers ask for, so the next read is the fast path
         return data["blobs"], data["columns"]
 
 
