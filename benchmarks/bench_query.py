@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep both filled stores here and reuse them next time (filling MLflow is slow)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -133,12 +135,18 @@ def main() -> None:
         else:
             print(json.dumps(labbook_query(repo, cold=mode == "cold")))
         return
-    base = Path(tempfile.mkdtemp(prefix="labbook-bench-query-"))
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="labbook-bench-query-"))
+    base.mkdir(parents=True, exist_ok=True)
+    filled = base / f"filled-{args.runs}"
     gitconfig = base / "gitconfig"
     gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n")
     env = clean_env(gitconfig)
     repo = base / "repo"
-    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    reuse = filled.exists()
+    if not reuse:
+        shutil.rmtree(repo, ignore_errors=True)
+        (base / "mlflow.db").unlink(missing_ok=True)
+        subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
     me = [sys.executable, str(Path(__file__).resolve()), "--worker", str(repo)]
 
     def worker(*extra: str) -> dict:
@@ -147,21 +155,23 @@ def main() -> None:
             raise SystemExit(out.stderr)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    print(f"filling a labbook branch with {args.runs:,} runs …", flush=True)
-    started = time.perf_counter()
-    worker("populate", str(args.runs))
-    print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+    if not reuse:
+        print(f"filling a labbook branch with {args.runs:,} runs …", flush=True)
+        started = time.perf_counter()
+        worker("populate", str(args.runs))
+        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
     mlflow_python = None
     if not args.no_mlflow:
         mlflow_python = ensure_mlflow(HERE / ".venv-mlflow", "mlflow")
         script = base / "mlflow_query_worker.py"
         script.write_text(MLFLOW_WORKER)
         db = base / "mlflow.db"
-        print(f"filling MLflow's sqlite store with {args.runs:,} runs (slow) …", flush=True)
-        started = time.perf_counter()
-        subprocess.run([str(mlflow_python), str(script), "populate", str(db), str(HERE), str(args.runs)],
-                       check=True, capture_output=True, env=env)
-        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+        if not db.exists():
+            print(f"filling MLflow's sqlite store with {args.runs:,} runs (slow) …", flush=True)
+            started = time.perf_counter()
+            subprocess.run([str(mlflow_python), str(script), "populate", str(db), str(HERE),
+                            str(args.runs)], check=True, capture_output=True, env=env)
+            print(f"  {time.perf_counter() - started:.0f} s", flush=True)
     results: dict[str, list[float]] = {"cold": [], "warm": [], "ls": [], "mlflow first": [],
                                        "mlflow second": []}
     rows = {}
@@ -201,7 +211,10 @@ def main() -> None:
     print("\n" + text)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "query.md").write_text(text)
-    shutil.rmtree(base, ignore_errors=True)
+    if args.workdir:
+        filled.touch()
+    else:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
