@@ -10,6 +10,7 @@
 
 __version__ = "0.1.0"
 
+from .autolog import autolog
 from .errors import (
     AmbiguousRun,
     ArtifactError,
@@ -66,6 +67,7 @@ __all__ = [
     "RunNotFound",
     "__version__",
     "active_run",
+    "autolog",
     "conclude",
     "end_run",
     "get_metric_history",

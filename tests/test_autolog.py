@@ -1,0 +1,88 @@
+"""labbook.autolog(): scikit-learn fits logged as runs, and the original fit put back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import labbook
+
+pytest.importorskip("sklearn")
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeClassifier
+
+ORIGINAL_RIDGE_FIT = Ridge.fit
+
+
+@pytest.fixture(autouse=True)
+def autologging():
+    labbook.autolog()
+    yield
+    labbook.autolog(disable=True)
+
+
+def test_regressor_fit_inside_a_run_logs_params_class_and_training_metrics(repo: Path):
+    X, y = make_regression(n_samples=60, n_features=4, noise=5.0, random_state=0)
+    with labbook.start_run("ridge") as run:
+        Ridge(alpha=0.5, solver="auto").fit(X, y)
+    logged = labbook.get_run(run.id)
+    assert logged.params["alpha"] == 0.5 and logged.params["solver"] == "auto"
+    assert logged.params["fit_intercept"] is True and logged.params["random_state"] is None
+    assert logged.tags["estimator_class"].endswith(".Ridge")
+    assert set(logged.metrics) == {"training_mse", "training_r2", "training_mae"}
+    assert 0.9 < logged.metrics["training_r2"] <= 1.0
+    assert len(labbook.search_runs()) == 1
+
+
+def test_classifier_fit_outside_a_run_gets_a_run_of_its_own(repo: Path):
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    model = LogisticRegression(C=2.0, class_weight={0: 1.0, 1: 2.0}, max_iter=200).fit(X, y)
+    assert labbook.active_run() is None
+    frame = labbook.search_runs()
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["run_name"] == "LogisticRegression" and row["status"] == "FINISHED"
+    assert row["params.C"] == 2.0 and row["params.class_weight"] == "{0: 1.0, 1: 2.0}"
+    assert row["metrics.training_accuracy"] == pytest.approx(model.score(X, y))
+    assert 0.5 < row["metrics.training_f1"] <= 1.0
+
+
+def test_grid_search_is_a_parent_with_a_child_per_candidate(repo: Path):
+    X, y = make_classification(n_samples=90, n_features=5, random_state=1)
+    search = GridSearchCV(DecisionTreeClassifier(random_state=0),
+                          {"max_depth": [1, 3], "min_samples_leaf": [1, 5]}, cv=3)
+    search.fit(X, y)
+    frame = labbook.search_runs().set_index("run_id")
+    assert len(frame) == 5, "the search, its 4 candidates, and no run for the inner fits or refit"
+    parent = frame[frame["parent_run_id"].isna()]
+    children = frame[frame["parent_run_id"].notna()]
+    assert list(parent["run_name"]) == ["GridSearchCV"] and len(children) == 4
+    assert set(children["parent_run_id"]) == set(parent.index)
+    assert sorted(zip(children["params.max_depth"], children["params.min_samples_leaf"], strict=True)) == [
+        (1, 1), (1, 5), (3, 1), (3, 5)]
+    for _, child in children.iterrows():
+        assert 0 <= child["metrics.mean_test_score"] <= 1 and child["metrics.std_test_score"] >= 0
+        assert child["metrics.rank_test_score"] in (1, 2, 3, 4)
+        assert child["tags.estimator_class"].endswith(".DecisionTreeClassifier")
+    top = parent.iloc[0]
+    assert top["params.best_params.max_depth"] == search.best_params_["max_depth"]
+    assert top["metrics.best_score"] == pytest.approx(search.best_score_)
+    assert top["tags.estimator_class"].endswith(".GridSearchCV")
+    assert "metrics.training_accuracy" in frame.columns
+    best = children[children["metrics.rank_test_score"] == 1]
+    assert best["metrics.mean_test_score"].iloc[0] == pytest.approx(search.best_score_)
+
+
+def test_disable_restores_fit_and_later_fits_log_nothing(repo: Path):
+    assert Ridge.fit is not ORIGINAL_RIDGE_FIT
+    labbook.autolog(disable=True)
+    assert Ridge.fit is ORIGINAL_RIDGE_FIT
+    X, y = make_regression(n_samples=30, n_features=3, random_state=0)
+    Ridge().fit(X, y)
+    with labbook.start_run("plain") as run:
+        Ridge(alpha=2.0).fit(X, y)
+    assert labbook.get_run(run.id).params == {}
+    assert len(labbook.search_runs()) == 1
