@@ -95,30 +95,40 @@ class RowCache:
         self._file = _File(folder / "rows.marshal", {"blobs": [], "columns": {}})
 
     def rows_for(self, blobs: list[str], parse: Any) -> tuple[list[str], dict[str, list[Any]]]:
-        """Columns for ``blobs`` (in that order; a blob that does not parse has no row);
-        ``parse(missing)`` gives ``(blob, row)`` for the blobs not cached yet."""
+        """Columns with one row for each of ``blobs`` that parses, in no particular order
+        (readers sort); ``parse(missing)`` gives ``(blob, row)`` for blobs not cached yet.
+
+        A new run appends a row and a changed record replaces one: nothing is reordered,
+        so a read after one new run costs one parse and one append per column.
+        """
         data = self._file.load()
         cached: list[str] = data["blobs"]
-        if cached == blobs:
+        bad: list[str] = data.setdefault("bad", [])
+        wanted = set(blobs)
+        have = set(cached)
+        if have <= wanted and wanted <= have | set(bad):
             return cached, data["columns"]
-        position = {blob: i for i, blob in enumerate(cached)}
-        missing = [b for b in blobs if b not in position]
+        columns: dict[str, list[Any]] = data["columns"]
+        if not have <= wanted:  # records no longer on the tip (changed or gone)
+            keep = [i for i, blob in enumerate(cached) if blob in wanted]
+            cached = [cached[i] for i in keep]
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+        known = set(cached) | set(bad)
+        missing = [b for b in blobs if b not in known]
         rows = dict(parse(missing)) if missing else {}
-        order = [b for b in blobs if b in position or b in rows]
-        old_columns: dict[str, list[Any]] = data["columns"]
-        names = list(old_columns) + [k for row in rows.values() for k in row if k not in old_columns]
-        columns: dict[str, list[Any]] = {name: [] for name in dict.fromkeys(names)}
-        for blob in order:
-            i = position.get(blob)
-            row = rows.get(blob)
+        for blob, row in rows.items():
+            base = len(cached)
+            for name in row:
+                if name not in columns:
+                    columns[name] = [None] * base
             for name, values in columns.items():
-                values.append(old_columns[name][i] if i is not None and name in old_columns
-                              else (row.get(name) if row is not None else None))
-        data["blobs"] = order
-        data["columns"] = {k: v for k, v in columns.items() if any(x is not None for x in v)}
+                values.append(row.get(name))
+            cached.append(blob)
+        data["blobs"], data["columns"] = cached, columns
+        data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in rows]
         self._file.dirty = True
-        self._file.save()  # saved in the order readers ask for, so the next read is the fast path
-        return data["blobs"], data["columns"]
+        self._file.save()
+        return cached, columns
 
 
 class RecordCache:
