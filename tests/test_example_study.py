@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import labbook
-from labbook import tracking
 
 pytest.importorskip("sklearn")
 
@@ -35,23 +34,10 @@ def _load_study(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def code_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A git repository with one commit and an untracked file, under an isolated git config."""
-    config = tmp_path / "gitconfig"
-    config.write_text("[user]\n\tname = Ada Tester\n\temail = ada@example.com\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q")
-    (repo / "train.py").write_text("print('training')\n")
-    _git(repo, "add", "train.py")
-    _git(repo, "commit", "-q", "-m", "first")
+def code_repo(repo: Path) -> Path:
+    """The shared ``repo`` fixture (one commit, isolated git config) plus an untracked file."""
     (repo / "scratch.txt").write_text("not committed\n")
-    tracking.reset()
-    labbook.set_repository(repo)
-    yield repo
-    tracking.reset()
+    return repo
 
 
 def test_diabetes_study_records_a_complete_notebook(code_repo: Path,
