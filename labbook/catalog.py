@@ -9,17 +9,21 @@ reason, and every other run still loads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import record
+from . import forked, record
 from .cache import ListingCache, RecordCache, RowCache
 from .errors import FormatError
 from .repository import Repository
-from .store import Snapshot
+from .store import Snapshot, TreeEntry
 
 _log = logging.getLogger("labbook")
+_WALK_FROM = 16  # more unknown fan-out folders than this: let git list runs/ in one walk
+_PART = 1000  # records per forked parser, at least
 
 
 @dataclass(frozen=True)
@@ -65,29 +69,70 @@ class Catalog:
     def entries(self, snapshot: Snapshot) -> list[RunEntry]:
         """Every run folder on the branch at ``snapshot``."""
         known = self.listing.get()
-        store = self.repo.store
         fanouts = [e for e in snapshot.list("runs") if e.is_tree]
-        unknown = [e.oid for e in fanouts if e.oid not in known]
+        unknown = [e for e in fanouts if e.oid not in known]
         if unknown:
-            fan_trees = store.trees(unknown)
-            run_dirs = [e for oid in unknown for e in fan_trees[oid] if e.is_tree]
-            run_trees = store.trees([e.oid for e in run_dirs])
-            found = {}
-            for oid in unknown:
-                listing = []
-                for run_dir in (e for e in fan_trees[oid] if e.is_tree):
-                    files = {e.name: e.oid for e in run_trees[run_dir.oid]}
-                    if "run.yaml" in files:
-                        listing.append((run_dir.name, files["run.yaml"], files.get("metrics.tsv", "")))
-                found[oid] = listing
+            if len(unknown) > _WALK_FROM:
+                found = self._walk(snapshot, unknown)
+            else:
+                found = self._read_fanouts(unknown)
             self.listing.update(found, {e.oid for e in fanouts})
             known = self.listing.get()
         return [RunEntry(*item) for e in fanouts for item in known[e.oid]]
 
-    def _parse(self, entries: list[RunEntry], full: bool = True) -> list[tuple[str, dict[str, Any]]]:
-        """Parse records; ``full`` fills every field's default (else: the checked mapping)."""
+    def _read_fanouts(self, fanouts: list[TreeEntry]) -> dict[str, list[tuple[str, str, str]]]:
+        """The runs in a few fan-out folders, their trees read in two batches."""
+        store = self.repo.store
+        fan_trees = store.trees([e.oid for e in fanouts])
+        run_dirs = [e for fan in fanouts for e in fan_trees[fan.oid] if e.is_tree]
+        run_trees = store.trees([e.oid for e in run_dirs])
+        found = {}
+        for fan in fanouts:
+            listing = []
+            for run_dir in (e for e in fan_trees[fan.oid] if e.is_tree):
+                files = {e.name: e.oid for e in run_trees[run_dir.oid]}
+                if "run.yaml" in files:
+                    listing.append((run_dir.name, files["run.yaml"], files.get("metrics.tsv", "")))
+            found[fan.oid] = listing
+        return found
+
+    def _walk(self, snapshot: Snapshot, fanouts: list[TreeEntry]) -> dict[str, list[tuple[str, str, str]]]:
+        """The runs in many fan-out folders, from one recursive listing of ``runs/`` by git."""
+        runs_dir = snapshot.entry("runs")
+        assert runs_dir is not None  # it has fan-out folders
+        wanted = {e.name: e.oid for e in fanouts}
+        files: dict[str, dict[str, dict[str, str]]] = {name: {} for name in wanted}
+        for path, entry in self.repo.store.files(runs_dir.oid):
+            parts = path.split("/")
+            if len(parts) == 3 and parts[0] in wanted and parts[2] in ("run.yaml", "metrics.tsv"):
+                files[parts[0]].setdefault(parts[1], {})[parts[2]] = entry.oid
+        return {wanted[fan]: [(run_id, got["run.yaml"], got.get("metrics.tsv", ""))
+                              for run_id, got in runs.items() if "run.yaml" in got]
+                for fan, runs in files.items()}
+
+    def _parse(self, entries: Sequence[RunEntry], full: bool = True,
+               shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+               ) -> list[tuple[str, dict[str, Any]]]:
+        """(blob id, plain record) of each record that parses, or ``shape(record)`` if given.
+
+        ``full`` fills every field's default (else: the checked mapping). Many records
+        are parsed in parallel (see ``forked``); each record that does not parse is
+        skipped with one warning.
+        """
+        parsed: list[tuple[str, dict[str, Any]]] = []
+        work = partial(self._parse_part, full=full, shape=shape)
+        for found, skipped in forked.map_parts(work, entries, _PART):
+            parsed += found
+            for path, reason in skipped:
+                _log.warning("labbook: skipping %s: %s", path, reason)
+        return parsed
+
+    def _parse_part(self, entries: Sequence[RunEntry], full: bool,
+                    shape: Callable[[dict[str, Any]], dict[str, Any]] | None
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+        """(blob id, plain record) of the records that parse, and (path, reason) of the others."""
         blobs = self.repo.store.blobs([e.record_blob for e in entries])
-        parsed = []
+        parsed, skipped = [], []
         for entry in entries:
             path = record.run_path(entry.run_id)
             try:
@@ -96,10 +141,10 @@ class Catalog:
                 else:
                     plain = record.run_plain_from_yaml(blobs[entry.record_blob], path)
             except FormatError as exc:
-                _log.warning("labbook: skipping %s: %s", path, exc.reason)
+                skipped.append((path, exc.reason))
                 continue
-            parsed.append((entry.record_blob, plain))
-        return parsed
+            parsed.append((entry.record_blob, shape(plain) if shape else plain))
+        return parsed, skipped
 
     def rows(self, snapshot: Snapshot | None = None) -> dict[str, list[Any]]:
         """The runs table as columns (each a list, one value per run, None where unset)."""
@@ -108,8 +153,7 @@ class Catalog:
         by_blob = {e.record_blob: e for e in entries}
 
         def parse(missing: list[str]) -> list[tuple[str, dict[str, Any]]]:
-            found = self._parse([by_blob[b] for b in missing], full=False)
-            return [(blob, record_row(plain)) for blob, plain in found]
+            return self._parse([by_blob[b] for b in missing], full=False, shape=record_row)
 
         _, columns = self.rows_cache.rows_for([e.record_blob for e in entries], parse)
         return columns

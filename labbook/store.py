@@ -150,6 +150,10 @@ class BranchStore:
             out[oid] = parse_tree(found[2], self.git.oid_bytes)
         return out
 
+    def files(self, tree: str) -> list[tuple[str, TreeEntry]]:
+        """Every file beneath a tree, as (path inside it, entry): one walk done by git."""
+        return self.git.list_files(tree)
+
     def blobs(self, oids: list[str]) -> dict[str, bytes]:
         """The content of many blobs, read in one batch."""
         unique = list(dict.fromkeys(oids))

@@ -1,0 +1,131 @@
+"""The cold read path: one listing walk by git, records parsed by forked children."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+import labbook
+from conftest import git, run_ids
+from labbook import catalog, forked, record
+from labbook.record import MetricSummary, RunRecord
+
+RUNS = 300  # enough to fill far more fan-out folders than catalog._WALK_FROM
+
+
+@pytest.fixture
+def many_runs(repo: Path) -> dict[str, RunRecord]:
+    """RUNS finished runs committed in one go, each with its own param and metric values."""
+    from labbook.tracking import repository
+    store = repository()
+    store.ensure_experiment("bulk")
+    runs = {}
+    for i in range(RUNS):
+        rid = uuid.UUID(int=random.Random(i).getrandbits(128)).hex
+        rec = RunRecord(id=rid, name=f"run-{i}", experiment="bulk", status="FINISHED",
+                        start_time=f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
+                        end_time="2026-01-01T01:00:00.000Z", params={"i": i, "kind": f"k{i % 3}"},
+                        metrics={"loss": MetricSummary.first(1.0 / (i + 1), 0, 1)})
+        runs[rid] = rec
+    store.store.commit({record.run_path(rid): record.run_to_yaml(rec) for rid, rec in runs.items()}, "bulk")
+    return runs
+
+
+def cold_search(repo: Path, **kwargs: object):
+    """search_runs as a new process with no cache would run it."""
+    shutil.rmtree(repo / ".git" / "labbook" / "cache", ignore_errors=True)
+    labbook.tracking.reset()
+    labbook.set_repository(repo)
+    return labbook.search_runs(**kwargs)
+
+
+def test_cold_read_in_parallel_gives_every_run_as_logged(many_runs, repo: Path, monkeypatch):
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    monkeypatch.setattr(catalog, "_PART", 50)
+    children = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: children.append(1) or real_fork())
+    df = cold_search(repo, order_by=["params.i ASC"])
+    assert children, "the records were not parsed in a child process"
+    assert list(df["run_name"]) == [f"run-{i}" for i in range(RUNS)]
+    assert list(df["params.i"]) == list(range(RUNS))
+    assert df["metrics.loss"].tolist() == [1.0 / (i + 1) for i in range(RUNS)]
+    assert sorted(df["run_id"]) == run_ids(repo)
+
+
+def test_parallel_and_serial_reads_agree(many_runs, repo: Path, monkeypatch):
+    serial = cold_search(repo, filter_string="params.kind = 'k1'", order_by=["metrics.loss DESC"])
+    monkeypatch.setattr(forked, "cores", lambda: 4)
+    monkeypatch.setattr(catalog, "_PART", 20)
+    parallel = cold_search(repo, filter_string="params.kind = 'k1'", order_by=["metrics.loss DESC"])
+    assert len(serial) == RUNS // 3
+    assert serial.equals(parallel)
+
+
+def test_a_corrupt_record_in_a_childs_part_is_skipped_with_one_warning(many_runs, repo: Path,
+                                                                       monkeypatch, caplog):
+    from labbook.tracking import repository
+    bad_id = sorted(many_runs)[-1]  # the last fan-out folder: a child's part, not this process's
+    repository().store.commit({record.run_path(bad_id): b"id: [unclosed\n"}, "corrupt")
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    monkeypatch.setattr(catalog, "_PART", 50)
+    with caplog.at_level(logging.WARNING, logger="labbook"):
+        df = cold_search(repo)
+    assert len(df) == RUNS - 1 and bad_id not in set(df["run_id"])
+    assert len([r for r in caplog.records if bad_id in r.message]) == 1
+
+
+def test_listing_by_walk_matches_listing_tree_by_tree(many_runs, repo: Path):
+    from labbook.tracking import repository
+    repo_obj = repository()
+    with labbook.start_run(name="with history", experiment="bulk"):
+        labbook.log_metric("loss", 0.5, step=0)
+        labbook.log_metric("loss", 0.25, step=1)
+    snapshot = repo_obj.store.snapshot()
+    fanouts = [e for e in snapshot.list("runs") if e.is_tree]
+    assert len(fanouts) > catalog._WALK_FROM
+    reader = catalog.Catalog(repo_obj)
+    walked = reader._walk(snapshot, fanouts)
+    assert walked == reader._read_fanouts(fanouts)
+    histories = [tsv for listing in walked.values() for _, _, tsv in listing if tsv]
+    assert len(histories) == 1
+
+
+def test_a_child_that_fails_has_its_part_done_here(monkeypatch):
+    monkeypatch.setattr(forked, "cores", lambda: 3)
+    parent = os.getpid()
+
+    def square_or_die(part):
+        if os.getpid() != parent and part[0] >= 20:
+            os._exit(3)  # the last child dies without a word
+        return [x * x for x in part]
+
+    results = forked.map_parts(square_or_die, list(range(30)), min_part=10)
+    assert [x for part in results for x in part] == [x * x for x in range(30)]
+
+
+def test_small_inputs_are_not_forked(monkeypatch):
+    monkeypatch.setattr(forked, "cores", lambda: 4)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked for 10 items"))
+    assert forked.map_parts(lambda part: [sum(part)], list(range(10)), min_part=10) == [[45]]
+
+
+def test_a_forked_child_reads_objects_through_its_own_cat_file(repo: Path, monkeypatch):
+    from labbook.tracking import repository
+    monkeypatch.setattr(forked, "cores", lambda: 2)
+    with labbook.start_run(name="before fork") as run:
+        labbook.log_param("a", 1)
+    store = repository().store
+    path = record.run_path(run.id)
+    expected = store.snapshot().read(path)  # the parent's cat-file process is running now
+    results = forked.map_parts(lambda part: [store.snapshot().read(path) for _ in part], [0, 1],
+                               min_part=1)
+    assert results == [[expected], [expected]]
+    assert store.snapshot().read(path) == expected  # and the parent's still answers right
+    assert git(repo, "status", "--porcelain") == ""
