@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class _File:
@@ -94,9 +94,15 @@ class RowCache:
     def __init__(self, folder: Path):
         self._file = _File(folder / "rows.marshal", {"blobs": [], "columns": {}})
 
-    def rows_for(self, blobs: list[str], parse: Any) -> tuple[list[str], dict[str, list[Any]]]:
+    def built_from(self, runs_tree: str) -> dict[str, list[Any]] | None:
+        """The columns, if they were last made from the ``runs/`` tree ``runs_tree``."""
+        data = self._file.load()
+        return data["columns"] if data.get("runs_tree") == runs_tree else None
+
+    def rows_for(self, blobs: list[str], parse: Any, runs_tree: str) -> dict[str, list[Any]]:
         """Columns with one row for each of ``blobs`` that parses, in no particular order
         (readers sort); ``parse(missing)`` gives ``(blob, row)`` for blobs not cached yet.
+        ``runs_tree`` is the id of the ``runs/`` tree listing those blobs.
 
         A new run appends a row and a changed record replaces one: nothing is reordered,
         so a read after one new run costs one parse and one append per column.
@@ -107,7 +113,11 @@ class RowCache:
         wanted = set(blobs)
         have = set(cached)
         if have <= wanted and wanted <= have | set(bad):
-            return cached, data["columns"]
+            if data.get("runs_tree") != runs_tree:
+                data["runs_tree"] = runs_tree
+                self._file.dirty = True
+                self._file.save()
+            return data["columns"]
         columns: dict[str, list[Any]] = data["columns"]
         if not have <= wanted:  # records no longer on the tip (changed or gone)
             keep = [i for i, blob in enumerate(cached) if blob in wanted]
@@ -126,9 +136,10 @@ class RowCache:
             cached.append(blob)
         data["blobs"], data["columns"] = cached, columns
         data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in rows]
+        data["runs_tree"] = runs_tree
         self._file.dirty = True
         self._file.save()
-        return cached, columns
+        return columns
 
 
 class RecordCache:

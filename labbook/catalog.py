@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import forked, record
 from .cache import ListingCache, RecordCache, RowCache
@@ -26,8 +25,7 @@ _WALK_FROM = 16  # more unknown fan-out folders than this: let git list runs/ in
 _PART = 1000  # records per forked parser, at least
 
 
-@dataclass(frozen=True)
-class RunEntry:
+class RunEntry(NamedTuple):
     """Where one run's files are on the branch."""
 
     run_id: str
@@ -149,14 +147,18 @@ class Catalog:
     def rows(self, snapshot: Snapshot | None = None) -> dict[str, list[Any]]:
         """The runs table as columns (each a list, one value per run, None where unset)."""
         snapshot = snapshot or self.repo.store.snapshot()
+        runs_dir = snapshot.entry("runs")
+        runs_tree = runs_dir.oid if runs_dir else ""
+        columns = self.rows_cache.built_from(runs_tree)
+        if columns is not None:  # runs/ is the very tree the cached rows were made from
+            return columns
         entries = self.entries(snapshot)
         by_blob = {e.record_blob: e for e in entries}
 
         def parse(missing: list[str]) -> list[tuple[str, dict[str, Any]]]:
             return self._parse([by_blob[b] for b in missing], full=False, shape=record_row)
 
-        _, columns = self.rows_cache.rows_for([e.record_blob for e in entries], parse)
-        return columns
+        return self.rows_cache.rows_for([e.record_blob for e in entries], parse, runs_tree)
 
     def records(self, snapshot: Snapshot | None = None) -> list[dict[str, Any]]:
         """The plain data of every parseable run.yaml (for readers that want every field)."""

@@ -78,7 +78,8 @@ def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
                     and any(v is not None for v in picked[k])),
                    key=lambda k: (("params.", "metrics.", "tags.").index(k[: k.index(".") + 1]), k))
     frame = pd.DataFrame({c: _column(picked.get(c, [None] * len(index))) for c in BASE_COLUMNS + extra})
-    frame["experiment"] = frame["experiment"].map(lambda slug: names.get(slug, slug))
+    if any(slug != name for slug, name in names.items()):
+        frame["experiment"] = [names.get(slug, slug) for slug in frame["experiment"]]
     for column in _TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["duration"] = (frame["end_time"] - frame["start_time"]).dt.total_seconds()
@@ -90,10 +91,12 @@ def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
 
 def _column(values: list[Any]) -> pd.Series:
     """A column keeping values as logged: one numeric dtype only when every value shares it."""
-    kinds = {type(v) for v in values if v is not None}
+    kinds = set(map(type, values))
+    missing = type(None) in kinds
+    kinds.discard(type(None))
     if kinds == {float}:
         return pd.Series(values, dtype="float64")
-    if kinds == {int} and None not in values:
+    if kinds == {int} and not missing:
         return pd.Series(values, dtype="int64")
     return pd.Series(values, dtype=object)
 
