@@ -126,7 +126,9 @@ class RowCache:
         known = set(cached) | set(bad)
         missing = [b for b in blobs if b not in known]
         rows = dict(parse(missing)) if missing else {}
-        for blob, row in rows.items():
+        parsed = set(rows)
+        while rows:  # each row freed once it is in the columns
+            blob, row = rows.popitem()
             base = len(cached)
             for name in row:
                 if name not in columns:
@@ -135,7 +137,7 @@ class RowCache:
                 values.append(row.get(name))
             cached.append(blob)
         data["blobs"], data["columns"] = cached, columns
-        data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in rows]
+        data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in parsed]
         data["runs_tree"] = runs_tree
         self._file.dirty = True
         self._file.save()

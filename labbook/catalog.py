@@ -133,11 +133,14 @@ class Catalog:
         parsed, skipped = [], []
         for entry in entries:
             path = record.run_path(entry.run_id)
+            data = blobs.pop(entry.record_blob, None)  # each blob freed once parsed
+            if data is None:  # a second run folder holding the very same record
+                data = self.repo.store.blobs([entry.record_blob])[entry.record_blob]
             try:
                 if full:
-                    plain = record.run_to_plain(record.run_from_yaml(blobs[entry.record_blob], path))
+                    plain = record.run_to_plain(record.run_from_yaml(data, path))
                 else:
-                    plain = record.run_plain_from_yaml(blobs[entry.record_blob], path)
+                    plain = record.run_plain_from_yaml(data, path)
             except FormatError as exc:
                 skipped.append((path, exc.reason))
                 continue
