@@ -1,28 +1,47 @@
-"""search_runs over many runs: labbook cold and warm against MLflow's sqlite store.
+"""search_runs over 1,000 / 10,000 / 100,000 runs: labbook cold and warm against MLflow's sqlite store.
 
-    .venv/bin/python benchmarks/bench_query.py              # 10,000 runs, 5 repetitions
-    .venv/bin/python benchmarks/bench_query.py --runs 1000 --reps 3 --no-mlflow
+    .venv/bin/python benchmarks/bench_query.py                  # 1,000, 10,000, 100,000 runs, 5 repetitions
+    .venv/bin/python benchmarks/bench_query.py --quick          # 200 and 1,000 runs, 2 repetitions
+    .venv/bin/python benchmarks/bench_query.py --sizes 10000 --reps 3 --workdir /tmp/bq
+    .venv/bin/python benchmarks/bench_query.py --check-fill     # is the fast MLflow fill faithful?
 
-Both stores hold the same runs (20 params, 10 metrics each). The query is a
-two-clause filter with an order_by. Repetitions alternate labbook and MLflow,
-each in a fresh process:
+Both stores hold the same runs (20 params, 10 metrics each, the same names, values
+and start/end times). The query is a two-clause filter with an order_by. For each
+size both stores are filled once (``--workdir`` keeps them for the next time), then
+each repetition runs, each in a fresh process, in this order:
 
 * labbook cold: no cache under .git/labbook/cache (a fresh clone);
 * labbook warm: the cache is there and one more run was added since;
+* ``labbook ls --limit 50`` as a whole command (process start included), warm;
 * MLflow: the first search_runs in a fresh process, then a second one in it.
 
 Both sides have imported pandas before the clock starts (``import mlflow`` does;
 labbook loads it on the first read, so the worker imports ``labbook.query`` first).
+Each worker reports its peak RSS (``ru_maxrss``, the whole process) and its RSS just
+before the search. The benchmark's git config sets ``gc.auto = 0``: the filled branch
+stays loose objects (the slow case for a cold read) in every repetition, never packed
+by a background ``git gc --auto`` in the middle of the measurements.
 
-``labbook ls`` is timed as a whole command (process start included) on the
-warm cache. Results print as markdown and go to benchmarks/results/query.md.
+The labbook branch is filled through labbook's own ``BranchStore.commit`` (2,000
+run records a commit; a few minutes at 100,000 runs). The MLflow store is created
+with its experiment through MLflow, so its schema and migrations are MLflow's, and
+the runs are then inserted with direct SQL (sqlite3 ``executemany``, one
+transaction; see mlflow_query.py): through MLflow's API a run costs about 40 ms,
+over an hour at 100,000 runs. ``--check-fill`` fills 1,000 runs both ways and
+checks MLflow sees the same thing: identical search_runs DataFrames for the
+benchmark query and for every run (run ids aside), and identical rows in runs,
+tags, params, metrics and latest_metrics once run ids are replaced by names.
+
+Results print as markdown and go to benchmarks/results/query.md and query.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,16 +49,24 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_logging import clean_env, ensure_mlflow  # noqa: E402
+from bench_logging import clean_env, ensure_mlflow, load_average, machine_info  # noqa: E402
 
+EXPERIMENT = "bench"
 FILTER = "metrics.metric_1 < 0.5 and params.param_00 = 'choice-3'"
 ORDER_BY = ["metrics.metric_2 DESC"]
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z; run i starts i seconds later, ends a minute after
+FILL_VERSION = "query-2"  # written in the fill stamps: change it when the runs change
+FULL = {"sizes": "1000,10000,100000", "reps": 5}
+QUICK = {"sizes": "200,1000", "reps": 2}
+BATCH = 2_000  # labbook run records per commit when filling
 
 
+# -- the runs (the same on both sides; mlflow_query.py imports these) --------------------
 def run_values(i: int) -> tuple[str, dict, dict]:
     """The id, params and metric values of run number ``i`` (the same for both tools)."""
     rng = random.Random(i)
@@ -50,8 +77,30 @@ def run_values(i: int) -> tuple[str, dict, dict]:
     return rid, params, metrics
 
 
+def run_times(i: int) -> tuple[int, int]:
+    """Start and end of run ``i`` in milliseconds since the epoch."""
+    start = START_MS + i * 1000
+    return start, start + 60_000
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def rss_mib() -> float:
+    """This process's resident set size now, in MiB (Linux; NaN elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# -- labbook workers (fresh processes) -----------------------------------------------------
 def populate_labbook(repo: Path, count: int) -> None:
-    """Commit ``count`` finished runs, 2,000 per commit, through labbook's own store."""
+    """Commit ``count`` finished runs, BATCH per commit, through labbook's own store."""
     import labbook
     from labbook import record
     from labbook.record import MetricSummary, RunRecord
@@ -59,24 +108,26 @@ def populate_labbook(repo: Path, count: int) -> None:
 
     labbook.set_repository(repo)
     repo_obj = repository()
-    repo_obj.ensure_experiment("bench")
+    repo_obj.ensure_experiment(EXPERIMENT)
+    began = time.perf_counter()
     batch = {}
     for i in range(count):
         rid, params, metrics = run_values(i)
-        rec = RunRecord(id=rid, name=f"run-{i}", experiment="bench", status="FINISHED",
-                        start_time=f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
-                        end_time="2026-01-01T01:00:00.000Z", params=params,
-                        metrics={k: MetricSummary.first(v, 0, 1) for k, v in metrics.items()})
+        start_ms, end_ms = run_times(i)
+        rec = RunRecord(id=rid, name=f"run-{i}", experiment=EXPERIMENT, status="FINISHED",
+                        start_time=iso(start_ms), end_time=iso(end_ms), params=params,
+                        metrics={k: MetricSummary.first(v, 0, start_ms) for k, v in metrics.items()})
         batch[record.run_path(rid)] = record.run_to_yaml(rec)
-        if len(batch) >= 2000:
+        if len(batch) >= BATCH or i == count - 1:
             repo_obj.store.commit(batch, "bulk")
             batch = {}
-    if batch:
-        repo_obj.store.commit(batch, "bulk")
+            if (i + 1) % 10_000 == 0 or i == count - 1:
+                print(f"  labbook fill: {i + 1:,} / {count:,} runs ({time.perf_counter() - began:.0f} s)",
+                      file=sys.stderr, flush=True)
 
 
 def labbook_query(repo: Path, cold: bool) -> dict:
-    """Time one search_runs in this (fresh) process."""
+    """Time one search_runs in this (fresh) process; note its memory."""
     import labbook
     if cold:
         shutil.rmtree(repo / ".git" / "labbook" / "cache", ignore_errors=True)
@@ -87,50 +138,273 @@ def labbook_query(repo: Path, cold: bool) -> dict:
     if not cold:
         with labbook.start_run(name="one-more"):
             labbook.log_metric("metric_1", 0.1)
+    before = rss_mib()
     start = time.perf_counter()
     frame = labbook.search_runs(filter_string=FILTER, order_by=ORDER_BY)
-    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": len(frame), "names": frame["run_name"].tolist(),
+            "rss_before_mib": before,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-MLFLOW_WORKER = r'''
-import json, sys, time, random, uuid
-import mlflow
-from mlflow.entities import Metric, Param
-sys.path.insert(0, sys.argv[3])
-from bench_query import run_values, FILTER, ORDER_BY
-mode, db = sys.argv[1], sys.argv[2]
-mlflow.set_tracking_uri(f"sqlite:///{db}")
-client = mlflow.MlflowClient()
-if mode == "populate":
-    exp = client.create_experiment("bench")
-    for i in range(int(sys.argv[4])):
-        _, params, metrics = run_values(i)
-        run = client.create_run(exp, run_name=f"run-{i}")
-        client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()],
-                         params=[Param(k, str(v)) for k, v in params.items()])
-        client.set_terminated(run.info.run_id)
-    print(json.dumps({"ok": True}))
-else:
-    exp = client.get_experiment_by_name("bench").experiment_id
-    mlfilter = FILTER
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        df = mlflow.search_runs([exp], filter_string=mlfilter, order_by=ORDER_BY, max_results=100000)
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"first": times[0], "second": times[1], "rows": len(df)}))
-'''
+# -- the parent ------------------------------------------------------------------------------
+class Bench:
+    """Fills the stores of one size and runs its repetitions."""
+
+    def __init__(self, base: Path, size: int, env: dict[str, str], mlflow_python: Path | None):
+        self.size, self.env, self.mlflow_python = size, env, mlflow_python
+        self.folder = base / f"runs-{size}"
+        self.repo, self.db = self.folder / "repo", self.folder / "mlflow.db"
+        self.fill_seconds: dict[str, float] = {}
+
+    def labbook_worker(self, *extra: str, show_progress: bool = False) -> dict:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker", str(self.repo), *extra]
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE,
+                             text=True, env=self.env, cwd=self.repo)
+        if out.returncode:
+            raise SystemExit(f"labbook worker {extra} failed:\n{out.stderr}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def mlflow_worker(self, *extra: str, show_progress: bool = False) -> dict:
+        return mlflow_worker(self.mlflow_python, self.folder, self.env, *extra, show_progress=show_progress)
+
+    def fill(self) -> None:
+        """Fill what is not filled yet (a stamp says which fill made a store)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = self.folder / "labbook.filled"
+        if not stamp_ok(stamp):
+            shutil.rmtree(self.repo, ignore_errors=True)
+            subprocess.run(["git", "init", "-q", str(self.repo)], check=True, env=self.env)
+            print(f"filling a labbook branch with {self.size:,} runs …", flush=True)
+            started = time.perf_counter()
+            self.labbook_worker("populate", str(self.size), show_progress=True)
+            self.fill_seconds["labbook"] = time.perf_counter() - started
+            stamp.write_text(FILL_VERSION + "\n")
+        stamp = self.folder / "mlflow.filled"
+        if self.mlflow_python and not stamp_ok(stamp):
+            self.db.unlink(missing_ok=True)
+            shutil.rmtree(self.folder / "mlruns", ignore_errors=True)
+            print(f"filling MLflow's sqlite store with {self.size:,} runs (direct SQL) …", flush=True)
+            self.fill_seconds["mlflow"] = self.mlflow_worker("fill-sql", str(self.db), str(self.size),
+                                                             show_progress=True)["seconds"]
+            stamp.write_text(FILL_VERSION + "\n")
+
+    def time_ls(self) -> tuple[float, float]:
+        """Seconds and peak MiB of ``labbook ls --limit 50``, the whole process."""
+        with tempfile.TemporaryFile("w+") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "labbook", "ls", "--limit", "50"], cwd=self.repo,
+                                    env=self.env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode:
+                err.seek(0)
+                raise SystemExit(f"labbook ls failed:\n{err.read()}")
+        return seconds, usage.ru_maxrss / 1024
+
+    def repetition(self) -> dict:
+        """labbook cold, labbook warm, labbook ls, MLflow: each a fresh process."""
+        cold, warm = self.labbook_worker("cold"), self.labbook_worker("warm")
+        got = {"cold": cold["seconds"], "warm": warm["seconds"],
+               "peak_cold": cold["peak_mib"], "before_cold": cold["rss_before_mib"],
+               "peak_warm": warm["peak_mib"], "before_warm": warm["rss_before_mib"],
+               "rows_labbook": warm["rows"], "names_labbook": warm["names"]}
+        got["ls"], got["ls_peak"] = self.time_ls()
+        if self.mlflow_python:
+            ml = self.mlflow_worker("query", str(self.db))
+            got.update({"mlflow_first": ml["first"], "mlflow_second": ml["second"],
+                        "peak_mlflow": ml["peak_mib"], "before_mlflow": ml["rss_before_mib"],
+                        "rows_mlflow": ml["rows"], "names_mlflow": ml["names"],
+                        "mlflow_version": ml["version"]})
+        return got
+
+
+def stamp_ok(stamp: Path) -> bool:
+    return stamp.exists() and stamp.read_text().strip() == FILL_VERSION
+
+
+def mlflow_worker(python: Path | None, cwd: Path, env: dict[str, str], *extra: str,
+                  show_progress: bool = False) -> dict:
+    """Run mlflow_query.py in the MLflow venv; its result is the last stdout line."""
+    out = subprocess.run([str(python), str(HERE / "mlflow_query.py"), *extra], cwd=cwd, env=env,
+                         stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE, text=True)
+    if out.returncode:
+        raise SystemExit(f"MLflow worker {extra} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(bench: Bench, reps: int) -> dict:
+    """Fill, then ``reps`` repetitions; medians and ranges of every figure."""
+    bench.fill()
+    runs: list[dict] = []
+    for rep in range(reps):
+        got = bench.repetition()
+        runs.append(got)
+        print(f"  {bench.size:,} runs, repetition {rep + 1}: cold {got['cold']:.2f} s, "
+              f"warm {got['warm']:.3f} s, ls {got['ls']:.2f} s, "
+              f"peak {got['peak_cold']:.0f}/{got['peak_warm']:.0f} MiB"
+              + (f", MLflow {got['mlflow_first']:.2f}/{got['mlflow_second']:.2f} s, "
+                 f"peak {got['peak_mlflow']:.0f} MiB" if bench.mlflow_python else ""), flush=True)
+    numbers = [key for key, value in runs[0].items() if isinstance(value, float)]
+    result = {key: statistics.median(run[key] for run in runs) for key in numbers}
+    result["range"] = {key: (min(run[key] for run in runs), max(run[key] for run in runs)) for key in numbers}
+    if bench.mlflow_python:
+        result["cold_ratio"] = result["cold"] / result["mlflow_first"]
+        result["warm_ratio"] = result["warm"] / result["mlflow_second"]
+        last = runs[-1]
+        result["same_rows"] = set(last["names_labbook"]) == set(last["names_mlflow"])
+        result["rows"] = f"{last['rows_labbook']:,} / {last['rows_mlflow']:,}"
+        result["mlflow_version"] = last["mlflow_version"]
+    else:
+        result["rows"] = f"{runs[-1]['rows_labbook']:,}"
+    result["fill"] = bench.fill_seconds
+    return result
+
+
+# -- the report ------------------------------------------------------------------------------
+FIGURES = [  # key, what it is, unit
+    ("cold", "search_runs labbook cold (no cache)", "s"),
+    ("warm", "search_runs labbook warm (cache, one new run)", "s"),
+    ("mlflow_first", "search_runs MLflow sqlite, first call in a process", "s"),
+    ("mlflow_second", "search_runs MLflow sqlite, second call", "s"),
+    ("cold_ratio", "labbook cold / MLflow first call", "ratio"),
+    ("warm_ratio", "labbook warm / MLflow second call", "ratio"),
+    ("peak_cold", "peak RSS of the labbook cold process", "MiB"),
+    ("before_cold", "RSS of the labbook cold process before search_runs", "MiB"),
+    ("peak_warm", "peak RSS of the labbook warm process", "MiB"),
+    ("before_warm", "RSS of the labbook warm process before search_runs", "MiB"),
+    ("peak_mlflow", "peak RSS of the MLflow process (two searches)", "MiB"),
+    ("before_mlflow", "RSS of the MLflow process before search_runs", "MiB"),
+    ("ls", "`labbook ls --limit 50` warm, whole command", "s"),
+    ("ls_peak", "peak RSS of `labbook ls --limit 50`", "MiB"),
+]
+LABEL = {key: (label, unit) for key, label, unit in FIGURES}
+FILLED_BY = {"labbook": "labbook (BranchStore.commit)", "mlflow": "MLflow (direct SQL)"}
+TARGETS = {  # size → key → (target as written, upper limit)
+    10_000: {"cold": ("≤ 3 s", 3.0), "warm": ("≤ 0.3 s", 0.3),
+             "cold_ratio": ("≤ 1 (faster than MLflow)", 1.0), "warm_ratio": ("≤ 0.2", 0.2),
+             "ls": ("≤ 1 s", 1.0)},
+    100_000: {"peak_cold": ("≤ 1,024 MiB", 1024.0), "peak_warm": ("≤ 1,024 MiB", 1024.0),
+              "ls": ("≤ 2 s", 2.0)},
+}
+
+
+def json_rows(results: dict[int, dict]) -> list[dict]:
+    """Every figure of every size: {"figure", "value", "unit", "target", "met"}."""
+    rows = []
+    for size, result in results.items():
+        for key, label, unit in FIGURES:
+            if key not in result:
+                continue
+            target, limit = TARGETS.get(size, {}).get(key, (None, None))
+            value = float(result[key])
+            rows.append({"figure": f"{label}, {size:,} runs", "value": value, "unit": unit, "target": target,
+                         "met": None if limit is None else value <= limit})
+        for tool, seconds in result["fill"].items():
+            rows.append({"figure": f"fill {FILLED_BY[tool]} with {size:,} runs", "value": seconds,
+                         "unit": "s", "target": None, "met": None})
+    return rows
+
+
+def render(results: dict[int, dict], reps: int, machine: dict[str, str]) -> str:
+    with_mlflow = any("mlflow_first" in r for r in results.values())
+
+    def cell(result: dict, key: str, fmt: str) -> str:
+        return format(result[key], fmt) if key in result else "–"
+
+    lines = [f"# search_runs over {', '.join(f'{n:,}' for n in results)} runs (medians of {reps})", "",
+             f"Filter `{FILTER}`, order_by `{ORDER_BY[0]}`; 20 params and 10 metrics a run. Seconds; peak "
+             "RSS of the whole process in MiB. MLflow: its default sqlite store, filled with direct SQL "
+             "(see bench_query.py).", "",
+             "| runs | labbook cold | labbook warm | MLflow first | MLflow second | cold / MLflow first "
+             "| warm / MLflow second | peak MiB: cold / warm / MLflow | `labbook ls` | rows labbook / MLflow "
+             "| same runs |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for size, r in results.items():
+        peaks = " / ".join(cell(r, key, ".0f") for key in ("peak_cold", "peak_warm", "peak_mlflow"))
+        same = ("yes" if r["same_rows"] else "**no**") if "same_rows" in r else "–"
+        lines.append(f"| {size:,} | {r['cold']:.3f} | {r['warm']:.3f} | {cell(r, 'mlflow_first', '.3f')} "
+                     f"| {cell(r, 'mlflow_second', '.3f')} | {cell(r, 'cold_ratio', '.2f')} "
+                     f"| {cell(r, 'warm_ratio', '.2f')} | {peaks} | {r['ls']:.2f} | {r['rows']} | {same} |")
+    lines += ["", "| target | value | met |", "|---|---:|---|"]
+    for size, targets in TARGETS.items():
+        if size not in results:
+            lines.append(f"| the targets at {size:,} runs | not measured | |")
+            continue
+        for key, (target, limit) in targets.items():
+            label, unit = LABEL[key]
+            if key not in results[size]:
+                lines.append(f"| {label}, {size:,} runs {target} | not measured | |")
+                continue
+            value = results[size][key]
+            lines.append(f"| {label}, {size:,} runs {target} | {value:.3g} {unit} "
+                         f"| {'yes' if value <= limit else '**no**'} |")
+    lines += ["", "Range over the repetitions (min–max):", "", "| runs | " + " | ".join(
+        LABEL[k][0] for k in ("cold", "warm", "mlflow_first", "ls") if with_mlflow or k != "mlflow_first")
+        + " |", "|---:|" + "---:|" * (4 if with_mlflow else 3)]
+    for size, r in results.items():
+        spans = [r["range"][k] for k in ("cold", "warm", "mlflow_first", "ls") if k in r["range"]]
+        lines.append(f"| {size:,} | " + " | ".join(f"{lo:.3f}–{hi:.3f}" for lo, hi in spans) + " |")
+    fills = [f"{FILLED_BY[tool]} {size:,} runs {s:.0f} s"
+             for size, r in results.items() for tool, s in r["fill"].items()]
+    lines += ["", "Filled now: " + (", ".join(fills) if fills else "nothing (stores reused)") + ".",
+              "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(text: str, rows: list[dict], machine: dict[str, str]) -> None:
+    """benchmarks/results/query.md and query.json ({"machine": …, "rows": […]})."""
+    folder = HERE / "results"
+    folder.mkdir(exist_ok=True)
+    (folder / "query.md").write_text(text)
+    (folder / "query.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1) + "\n")
+
+
+# -- main ------------------------------------------------------------------------------------
+def check_fill(base: Path, env: dict[str, str], python: Path, count: int) -> bool:
+    """Fill ``count`` runs through MLflow's API and with SQL; does MLflow see the same?"""
+    folder = base / f"check-fill-{count}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    print(f"check-fill: {count:,} runs through MLflow's API (about 40 ms a run) …", flush=True)
+    api = mlflow_worker(python, folder, env, "fill-api", str(folder / "api.db"), str(count),
+                        show_progress=True)
+    sql = mlflow_worker(python, folder, env, "fill-sql", str(folder / "sql.db"), str(count))
+    print(f"  API fill {api['seconds']:.1f} s, SQL fill {sql['seconds']:.2f} s", flush=True)
+    got = mlflow_worker(python, folder, env, "check", str(folder / "api.db"), str(folder / "sql.db"))
+    print(f"  search_runs rows compared: {got['rows']}, {got['columns']} columns; "
+          f"table rows compared: {got['table_rows']}")
+    print("check-fill: identical" if got["ok"]
+          else "check-fill: DIFFERENT\n  " + "\n  ".join(got["problems"]))
+    return got["ok"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: sizes {QUICK['sizes']}, "
+                        f"{QUICK['reps']} repetitions")
+    parser.add_argument("--sizes", help=f"run counts, comma-separated (default {FULL['sizes']})")
+    parser.add_argument("--runs", type=int, help="one size only (the same as --sizes N)")
+    parser.add_argument("--reps", type=int, help=f"repetitions (default {FULL['reps']})")
+    parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the filled stores here and reuse them next time")
+    parser.add_argument("--check-fill", type=int, nargs="?", const=1000, metavar="N",
+                        help="instead: fill N runs (default 1,000) through MLflow's API and with SQL "
+                             "and check MLflow sees the same runs")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    preset = QUICK if args.quick else FULL
+    args.reps = args.reps or preset["reps"]
+    sizes = str(args.runs) if args.runs else args.sizes or preset["sizes"]
+    args.sizes = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--no-mlflow", action="store_true")
-    parser.add_argument("--workdir", type=Path,
-                        help="keep both filled stores here and reuse them next time (filling MLflow is slow)")
-    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args()
     if args.worker:
         repo, mode = Path(args.worker[0]), args.worker[1]
         if mode == "populate":
@@ -141,84 +415,27 @@ def main() -> None:
         return
     base = args.workdir or Path(tempfile.mkdtemp(prefix="labbook-bench-query-"))
     base.mkdir(parents=True, exist_ok=True)
-    filled = base / f"filled-{args.runs}"
     gitconfig = base / "gitconfig"
-    gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n")
+    # gc.auto = 0: no `git gc --auto` (labbook's or git's) packs the branch in the background
+    # between or during the timed workers, so every repetition reads the same loose objects.
+    gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n[gc]\n\tauto = 0\n")
     env = clean_env(gitconfig)
-    repo = base / "repo"
-    reuse = filled.exists()
-    if not reuse:
-        shutil.rmtree(repo, ignore_errors=True)
-        (base / "mlflow.db").unlink(missing_ok=True)
-        subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
-    me = [sys.executable, str(Path(__file__).resolve()), "--worker", str(repo)]
-
-    def worker(*extra: str) -> dict:
-        out = subprocess.run([*me, *extra], capture_output=True, text=True, env=env, cwd=repo)
-        if out.returncode:
-            raise SystemExit(out.stderr)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    if not reuse:
-        print(f"filling a labbook branch with {args.runs:,} runs …", flush=True)
-        started = time.perf_counter()
-        worker("populate", str(args.runs))
-        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
-    mlflow_python = None
-    if not args.no_mlflow:
-        mlflow_python = ensure_mlflow(HERE / ".venv-mlflow", "mlflow")
-        script = base / "mlflow_query_worker.py"
-        script.write_text(MLFLOW_WORKER)
-        db = base / "mlflow.db"
-        if not db.exists():
-            print(f"filling MLflow's sqlite store with {args.runs:,} runs (slow) …", flush=True)
-            started = time.perf_counter()
-            subprocess.run([str(mlflow_python), str(script), "populate", str(db), str(HERE),
-                            str(args.runs)], check=True, capture_output=True, env=env)
-            print(f"  {time.perf_counter() - started:.0f} s", flush=True)
-    results: dict[str, list[float]] = {"cold": [], "warm": [], "ls": [], "mlflow first": [],
-                                       "mlflow second": []}
-    rows = {}
-    for rep in range(args.reps):
-        cold = worker("cold")
-        warm = worker("warm")
-        results["cold"].append(cold["seconds"])
-        results["warm"].append(warm["seconds"])
-        rows["labbook"] = warm["rows"]
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "labbook", "ls", "--limit", "50"], cwd=repo, env=env,
-                       check=True, capture_output=True)
-        results["ls"].append(time.perf_counter() - started)
-        if mlflow_python:
-            out = subprocess.run([str(mlflow_python), str(base / "mlflow_query_worker.py"), "query",
-                                  str(base / "mlflow.db"), str(HERE)], capture_output=True, text=True,
-                                 env=env, check=True)
-            got = json.loads(out.stdout.strip().splitlines()[-1])
-            results["mlflow first"].append(got["first"])
-            results["mlflow second"].append(got["second"])
-            rows["mlflow"] = got["rows"]
-        print(f"  repetition {rep + 1}: cold {cold['seconds']:.2f} s, warm {warm['seconds']:.3f} s"
-              + (f", MLflow {results['mlflow first'][-1]:.2f} s" if mlflow_python else ""), flush=True)
-    med = {k: statistics.median(v) for k, v in results.items() if v}
-    lines = [f"# search_runs over {args.runs:,} runs (median of {args.reps})", "",
-             f"Filter `{FILTER}`, order_by `{ORDER_BY[0]}`; matching rows: {rows}.", "",
-             "| figure | seconds | target |", "|---|---:|---|",
-             f"| labbook cold (no cache) | {med['cold']:.3f} | ≤ 3 s |",
-             f"| labbook warm (cache, one new run) | {med['warm']:.3f} | ≤ 0.3 s |",
-             f"| `labbook ls` warm, whole command | {med['ls']:.3f} | ≤ 1 s |"]
-    if mlflow_python:
-        lines += [f"| MLflow sqlite, first call in a process | {med['mlflow first']:.3f} | |",
-                  f"| MLflow sqlite, second call | {med['mlflow second']:.3f} | |",
-                  f"| ratio cold / MLflow first | {med['cold'] / med['mlflow first']:.3f} | < 1 |",
-                  f"| ratio warm / MLflow second | {med['warm'] / med['mlflow second']:.3f} | < 1 |"]
-    text = "\n".join(lines) + "\n"
+    try:
+        python = None if args.no_mlflow and args.check_fill is None else ensure_mlflow(HERE / ".venv-mlflow",
+                                                                                        "mlflow")
+        if args.check_fill is not None:
+            raise SystemExit(0 if check_fill(base, env, python, args.check_fill) else 1)
+        results = {size: measure(Bench(base, size, env, python), args.reps) for size in args.sizes}
+    finally:
+        if not args.workdir:
+            shutil.rmtree(base, ignore_errors=True)
+    machine = {**machine_info(), "load average": load_average()}
+    versions = {r["mlflow_version"] for r in results.values() if "mlflow_version" in r}
+    if versions:
+        machine["mlflow"] = ", ".join(sorted(versions))
+    text = render(results, args.reps, machine)
     print("\n" + text)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "query.md").write_text(text)
-    if args.workdir:
-        filled.touch()
-    else:
-        shutil.rmtree(base, ignore_errors=True)
+    write_results(text, json_rows(results), machine)
 
 
 if __name__ == "__main__":
