@@ -18,9 +18,13 @@ each repetition runs, each in a fresh process, in this order:
 Both sides have imported pandas before the clock starts (``import mlflow`` does;
 labbook loads it on the first read, so the worker imports ``labbook.query`` first).
 Each worker reports its peak RSS (``ru_maxrss``, the whole process) and its RSS just
-before the search. The benchmark's git config sets ``gc.auto = 0``: the filled branch
-stays loose objects (the slow case for a cold read) in every repetition, never packed
-by a background ``git gc --auto`` in the middle of the measurements.
+before the search.
+
+After the fill, the labbook repository is packed once with ``git gc``, as a fresh
+clone of a teammate's notebook is (a clone arrives as one pack); ``--loose`` keeps the
+fill as loose objects instead, the slow case of a repository nothing has packed. The
+benchmark's git config sets ``gc.auto = 0`` so that no background ``git gc --auto``
+(git's or labbook's end-of-run one) repacks in the middle of the measurements.
 
 The labbook branch is filled through labbook's own ``BranchStore.commit`` (2,000
 run records a commit; a few minutes at 100,000 runs). The MLflow store is created
@@ -144,15 +148,18 @@ def labbook_query(repo: Path, cold: bool) -> dict:
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "rows": len(frame), "names": frame["run_name"].tolist(),
             "rss_before_mib": before,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            # the largest child: a forked parser of the cold read (or a git process)
+            "peak_child_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 # -- the parent ------------------------------------------------------------------------------
 class Bench:
     """Fills the stores of one size and runs its repetitions."""
 
-    def __init__(self, base: Path, size: int, env: dict[str, str], mlflow_python: Path | None):
-        self.size, self.env, self.mlflow_python = size, env, mlflow_python
+    def __init__(self, base: Path, size: int, env: dict[str, str], mlflow_python: Path | None,
+                 pack: bool = True):
+        self.size, self.env, self.mlflow_python, self.pack = size, env, mlflow_python, pack
         self.folder = base / f"runs-{size}"
         self.repo, self.db = self.folder / "repo", self.folder / "mlflow.db"
         self.fill_seconds: dict[str, float] = {}
@@ -180,6 +187,12 @@ class Bench:
             self.labbook_worker("populate", str(self.size), show_progress=True)
             self.fill_seconds["labbook"] = time.perf_counter() - started
             stamp.write_text(FILL_VERSION + "\n")
+            (self.folder / "labbook.packed").unlink(missing_ok=True)
+        packed = self.folder / "labbook.packed"
+        if self.pack and not packed.exists():
+            print(f"packing the {self.size:,}-run repository (git gc), as a fresh clone is …", flush=True)
+            subprocess.run(["git", "-C", str(self.repo), "gc", "--quiet"], check=True, env=self.env)
+            packed.touch()
         stamp = self.folder / "mlflow.filled"
         if self.mlflow_python and not stamp_ok(stamp):
             self.db.unlink(missing_ok=True)
@@ -208,6 +221,7 @@ class Bench:
         cold, warm = self.labbook_worker("cold"), self.labbook_worker("warm")
         got = {"cold": cold["seconds"], "warm": warm["seconds"],
                "peak_cold": cold["peak_mib"], "before_cold": cold["rss_before_mib"],
+               "peak_cold_child": cold["peak_child_mib"],
                "peak_warm": warm["peak_mib"], "before_warm": warm["rss_before_mib"],
                "rows_labbook": warm["rows"], "names_labbook": warm["names"]}
         got["ls"], got["ls_peak"] = self.time_ls()
@@ -272,6 +286,8 @@ FIGURES = [  # key, what it is, unit
     ("warm_ratio", "labbook warm / MLflow second call", "ratio"),
     ("peak_cold", "peak RSS of the labbook cold process", "MiB"),
     ("before_cold", "RSS of the labbook cold process before search_runs", "MiB"),
+    ("peak_cold_child", "peak RSS of the largest child of the labbook cold process (a forked parser)",
+     "MiB"),
     ("peak_warm", "peak RSS of the labbook warm process", "MiB"),
     ("before_warm", "RSS of the labbook warm process before search_runs", "MiB"),
     ("peak_mlflow", "peak RSS of the MLflow process (two searches)", "MiB"),
@@ -323,6 +339,8 @@ def render(results: dict[int, dict], reps: int, machine: dict[str, str]) -> str:
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for size, r in results.items():
         peaks = " / ".join(cell(r, key, ".0f") for key in ("peak_cold", "peak_warm", "peak_mlflow"))
+        if "peak_cold_child" in r:
+            peaks += f" (cold's largest child {r['peak_cold_child']:.0f})"
         same = ("yes" if r["same_rows"] else "**no**") if "same_rows" in r else "–"
         lines.append(f"| {size:,} | {r['cold']:.3f} | {r['warm']:.3f} | {cell(r, 'mlflow_first', '.3f')} "
                      f"| {cell(r, 'mlflow_second', '.3f')} | {cell(r, 'cold_ratio', '.2f')} "
@@ -389,6 +407,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="one size only (the same as --sizes N)")
     parser.add_argument("--reps", type=int, help=f"repetitions (default {FULL['reps']})")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--loose", action="store_true",
+                        help="do not pack the filled labbook repository (the slow cold case)")
     parser.add_argument("--workdir", type=Path,
                         help="keep the filled stores here and reuse them next time")
     parser.add_argument("--check-fill", type=int, nargs="?", const=1000, metavar="N",
@@ -416,8 +436,8 @@ def main() -> None:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="labbook-bench-query-"))
     base.mkdir(parents=True, exist_ok=True)
     gitconfig = base / "gitconfig"
-    # gc.auto = 0: no `git gc --auto` (labbook's or git's) packs the branch in the background
-    # between or during the timed workers, so every repetition reads the same loose objects.
+    # gc.auto = 0: no `git gc --auto` (labbook's or git's) repacks the branch in the background
+    # between or during the timed workers, so every repetition reads the same objects.
     gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n[gc]\n\tauto = 0\n")
     env = clean_env(gitconfig)
     try:
@@ -425,7 +445,8 @@ def main() -> None:
                                                                                         "mlflow")
         if args.check_fill is not None:
             raise SystemExit(0 if check_fill(base, env, python, args.check_fill) else 1)
-        results = {size: measure(Bench(base, size, env, python), args.reps) for size in args.sizes}
+        results = {size: measure(Bench(base, size, env, python, pack=not args.loose), args.reps)
+                   for size in args.sizes}
     finally:
         if not args.workdir:
             shutil.rmtree(base, ignore_errors=True)

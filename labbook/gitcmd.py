@@ -193,6 +193,22 @@ class Git:
                 files.append((name, TreeEntry(mode, name.rpartition("/")[2], oid)))
         return files
 
+    def loose_objects_over(self, limit: int) -> bool:
+        """Whether there are probably more than ``limit`` loose objects, estimated as
+        ``git gc --auto`` does: from the count in the one fan-out folder ``objects/17``."""
+        if limit <= 0:
+            return False
+        try:
+            count = sum(1 for name in os.listdir(os.path.join(self.objects_dir, "17")) if len(name) >= 38)
+        except OSError:
+            return False
+        return count > -(-limit // 256)
+
+    def gc_auto(self) -> None:
+        """``git gc --auto --quiet``: git packs loose objects when due (in the background,
+        unless gc.autoDetach is false)."""
+        self.run(["gc", "--auto", "--quiet"], check=False)
+
     def resolve_commit(self, rev: str) -> str | None:
         """The commit id a revision (HEAD~3, a tag, a short sha) names in this repository."""
         proc = self.run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],

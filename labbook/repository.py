@@ -56,6 +56,7 @@ class Settings:
     fsync: bool = True
     remote: str = "origin"
     remote_artifact_store: str | None = None
+    gc_auto: int = 6700  # git's own gc.auto: loose objects before packing; 0 never packs
 
     @classmethod
     def from_config(cls, config: Mapping[str, str]) -> Settings:
@@ -73,6 +74,7 @@ class Settings:
             fsync=_bool(config, "labbook.fsync", defaults.fsync),
             remote=config.get("labbook.remote", defaults.remote).strip() or defaults.remote,
             remote_artifact_store=config.get("labbook.remoteartifactstore") or None,
+            gc_auto=_size(config, "gc.auto", defaults.gc_auto),
         )
 
 
@@ -176,6 +178,16 @@ class Repository:
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
         self._known_experiments[slug] = result[-1]
         return result[-1]
+
+    def keep_packed(self) -> None:
+        """Have git pack the loose objects labbook wrote once git's own rule says so.
+
+        labbook writes objects with plumbing, which never runs ``git gc --auto`` as
+        ``git commit`` does; this applies the same rule (``gc.auto``, 6,700 loose
+        objects by default; 0 turns it off) at the end of a run.
+        """
+        if self.git.loose_objects_over(self.settings.gc_auto):
+            self.git.gc_auto()
 
     def forget_experiment(self, slug: str) -> None:
         """Drop what this process remembers of an experiment (after it was renamed)."""

@@ -285,6 +285,7 @@ class Run:
         journal, self._journal = self._journal, None
         assert journal is not None
         journal.close(remove=True)
+        self.repo.keep_packed()
         if self.on_end is not None:
             self.on_end(self)
 

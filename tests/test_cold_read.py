@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import logging
 import os
 import random
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -129,3 +132,42 @@ def test_a_forked_child_reads_objects_through_its_own_cat_file(repo: Path, monke
     assert results == [[expected], [expected]]
     assert store.snapshot().read(path) == expected  # and the parent's still answers right
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_the_end_of_a_run_has_git_pack_loose_objects_by_gc_auto(repo: Path):
+    git(repo, "config", "gc.auto", "300")  # git's rule: more than 2 loose objects in objects/17
+    git(repo, "config", "gc.autoDetach", "false")  # pack in the foreground, so the test can look
+    for content in _contents_hashing_to_17(3):  # loose objects as earlier runs would leave them
+        subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=content, check=True,
+                       capture_output=True)
+    before = git(repo, "status", "--porcelain")
+    for i in range(12):
+        with labbook.start_run(name=f"r{i}"):
+            labbook.log_metric("loss", 1.0 / (i + 1))
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    assert int(counts["in-pack"]) > 0 and int(counts["count"]) < 100
+    assert git(repo, "status", "--porcelain") == before
+    assert len(labbook.search_runs()) == 12
+
+
+def _contents_hashing_to_17(count: int) -> list[bytes]:
+    found = []
+    for n in itertools.count():
+        content = f"filler {n}\n".encode()
+        if hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest().startswith("17"):
+            found.append(content)
+            if len(found) == count:
+                return found
+    raise AssertionError("unreachable")
+
+
+def test_gc_auto_zero_keeps_every_object_loose(repo: Path):
+    git(repo, "config", "gc.auto", "0")
+    for content in _contents_hashing_to_17(3):
+        subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=content, check=True,
+                       capture_output=True)
+    for i in range(12):
+        with labbook.start_run(name=f"r{i}"):
+            labbook.log_metric("loss", 1.0)
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    assert int(counts["in-pack"]) == 0
