@@ -178,17 +178,18 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None,
                     timestamp: int | None = None) -> None:
         """Record several metric values at one step (default: each key's next step)."""
-        self._require_active()
         ts = _now_ms() if timestamp is None else validation.timestamp_ms(timestamp)
         fixed = None if step is None else validation.step_value(step)
-        rows = []
-        for key, value in metrics.items():
-            validation.check_key(key, "metric")
-            value = validation.metric_value(key, value)
-            summary = self.record.metrics.get(key)
-            key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
-            rows.append([key, value, key_step])
-        self._log({"e": "ms", "d": rows, "t": ts})
+        with self._lock:  # default steps are read and used under the lock log_metric holds
+            self._require_active()
+            rows = []
+            for key, value in metrics.items():
+                validation.check_key(key, "metric")
+                value = validation.metric_value(key, value)
+                summary = self.record.metrics.get(key)
+                key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
+                rows.append([key, value, key_step])
+            self._log({"e": "ms", "d": rows, "t": ts})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag (tags can change; values are stored as strings)."""

@@ -213,3 +213,24 @@ def test_artifact_names_do_not_depend_on_the_current_directory(repo: Path, tmp_p
         labbook.log_artifact("plots/a.png")
     assert sorted(a.path for a in run.artifacts) == ["a.png", "figures/a.png", "plots/a.png",
                                                      "predictions.csv"]
+
+
+def test_threads_logging_without_steps_never_share_a_step(repo: Path):
+    import threading
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    try:
+        with labbook.start_run(name="threads") as run:
+            def work():
+                for _ in range(400):
+                    labbook.log_metrics({"x": 1.0})
+                    labbook.log_metric("x", 2.0)
+            threads = [threading.Thread(target=work) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(old)
+    steps = list(labbook.get_metric_history(run.id, "x")["step"])
+    assert sorted(steps) == list(range(3200))
