@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check labbook tests examples benchmarks
 	$(PY) -m pytest -q
 
+# Every benchmark, then benchmarks/results/summary.md (see benchmarks/README.md).
 bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_logging.py
-	$(PY) benchmarks/bench_site.py
+	$(PY) benchmarks/run_all.py
+
+bench-quick: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py --quick

@@ -16,12 +16,13 @@ Every repetition works in a fresh copy of the clone, so each fetch transfers the
 new runs. Filler runs are distinct records (own id, name, params and a 10 × 20
 metric history) committed 500 per BranchStore.commit; the remote is repacked
 after each fill, as a hosting service keeps its objects. Output: a markdown
-table on stdout and in benchmarks/results/sync.md.
+table on stdout and in benchmarks/results/sync.md, its figures in sync.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -234,7 +235,24 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
+    write_json(args, results)
     shutil.rmtree(config.parent, ignore_errors=True)
+
+
+def write_json(args: argparse.Namespace, results: dict[int, dict[str, float]]) -> None:
+    """The figures as rows, beside the markdown (results/sync.json by default)."""
+    sys.path.insert(0, str(HERE))
+    from bench_logging import machine_info
+    from resultfile import row
+
+    names = {"ff": f"pull {args.new:,} new runs (fast-forward)",
+             "merge_pull": f"pull when both sides added {args.both:,} (fetch + merge)",
+             "merge_only": f"the merge alone, both sides added {args.both:,}"}
+    rows = [row(f"sync, {size:,} runs on the branch: {names[key]}", seconds, "s")
+            for size, row_ in results.items() for key, seconds in row_.items()]
+    path = args.output.with_suffix(".json")
+    path.write_text(json.dumps({"machine": machine_info(), "rows": rows}, indent=1,
+                               ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
