@@ -1,6 +1,6 @@
 """Many processes logging into one store at once: labbook against MLflow's two local stores.
 
-    .venv/bin/python benchmarks/bench_concurrency.py          # 8 processes × 3 runs, 5 repetitions (~30 min)
+    .venv/bin/python benchmarks/bench_concurrency.py          # 8 processes × 2 runs, 5 repetitions (~15 min)
     .venv/bin/python benchmarks/bench_concurrency.py --quick  # 8 processes × 1 run, 2 repetitions (~5 min)
 
 Each repetition, for each tool in turn (labbook, MLflow sqlite, MLflow file store),
@@ -48,7 +48,7 @@ from bench_storage import wait_for_gc
 HERE = Path(__file__).resolve().parent
 TOOLS = ("labbook", "mlflow-sqlite", "mlflow-file")
 LABEL = {"labbook": "labbook", "mlflow-sqlite": "MLflow sqlite", "mlflow-file": "MLflow file store"}
-FULL = {"reps": 5, "runs": 3}
+FULL = {"reps": 5, "runs": 2}
 QUICK = {"reps": 2, "runs": 1}
 
 
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="2 repetitions of 1 run per process")
     p.add_argument("--procs", type=int, default=8, help="processes logging at once (8)")
-    p.add_argument("--runs", type=int, help="runs each process logs (full: 3)")
+    p.add_argument("--runs", type=int, help="runs each process logs (full: 2)")
     p.add_argument("--reps", type=int, help="repetitions of each tool, alternating (full: 5)")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"a subset of {','.join(TOOLS)}")
     p.add_argument("--no-mlflow", action="store_true", help="labbook only")

@@ -334,8 +334,10 @@ def fresh_repo(tmpdir: Path, label: str) -> tuple[Path, Path, dict[str, str]]:
     tmpdir.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix=f"labbook-bench-{label}-", dir=tmpdir))
     gitconfig = base / "gitconfig"
+    # gc.auto = 0: no background `git gc --auto` (git's, or the one labbook runs at the end of
+    # a run) competes for the 2 cores while runs are timed; bench_storage measures gc itself.
     gitconfig.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n"
-                         "[init]\n\tdefaultBranch = main\n")
+                         "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
     env = clean_env(gitconfig)
     repo = base / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], env=env, check=True)

@@ -59,7 +59,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         config = Path(home, "gitconfig")
         config.write_text("[user]\n\tname = bench\n\temail = bench@localhost\n"
-                          "[init]\n\tdefaultBranch = main\n")
+                          "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
         env = clean_env(config)
         print(f"{'script':<20} {'side':<8} {'process s':>10} {'script s':>9}")
         medians: dict[tuple[str, str], tuple[float, float]] = {}

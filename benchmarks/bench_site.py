@@ -143,7 +143,7 @@ def measure(runs: int) -> tuple[dict, dict, dict, dict[str, int]]:
         repo, site = work / "repo", work / "site"
         repo.mkdir()
         config = work / "gitconfig"
-        config.write_text("[user]\n\tname = bench\n\temail = bench@example.invalid\n")
+        config.write_text("[user]\n\tname = bench\n\temail = bench@example.invalid\n[gc]\n\tauto = 0\n")
         env = clean_env(config)
         os.environ.update({k: v for k, v in env.items() if k.startswith("GIT_")})
         subprocess.run(["git", "init", "-q", str(repo)], env=env, check=True)

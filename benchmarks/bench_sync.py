@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = Path(tempfile.mkdtemp(prefix="labbook-bench-home-")) / ".gitconfig"
     config.write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n"
-                      "[init]\n\tdefaultBranch = main\n")
+                      "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
     os.environ["GIT_CONFIG_GLOBAL"] = str(config)
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     results = {}
