@@ -322,8 +322,10 @@ def worker_main(args: argparse.Namespace) -> None:
 # -- the parent: fresh repositories, workers, the table ------------------------------
 def clean_env(gitconfig: Path) -> dict[str, str]:
     """The environment of a worker: only the benchmark's git config, no stray redirections."""
+    # PYTHONDONTWRITEBYTECODE goes too: with it an editable labbook is compiled from source
+    # in every process (~0.1 s), while MLflow, installed by pip, has its bytecode compiled.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GIT_", "MLFLOW_", "LABBOOK_"))}
+           if not k.startswith(("GIT_", "MLFLOW_", "LABBOOK_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
                MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     return env
