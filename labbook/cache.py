@@ -101,7 +101,8 @@ class RowCache:
 
     def rows_for(self, blobs: list[str], parse: Any, runs_tree: str) -> dict[str, list[Any]]:
         """Columns with one row for each of ``blobs`` that parses, in no particular order
-        (readers sort); ``parse(missing)`` gives ``(blob, row)`` for blobs not cached yet.
+        (readers sort). ``parse(missing)`` yields, for blobs not cached yet, parts of rows
+        as ``(blob ids, columns)``, each column as long as its part's blob ids.
         ``runs_tree`` is the id of the ``runs/`` tree listing those blobs.
 
         A new run appends a row and a changed record replaces one: nothing is reordered,
@@ -124,18 +125,20 @@ class RowCache:
             cached = [cached[i] for i in keep]
             columns = {name: [values[i] for i in keep] for name, values in columns.items()}
         known = set(cached) | set(bad)
-        missing = [b for b in blobs if b not in known]
-        rows = dict(parse(missing)) if missing else {}
-        parsed = set(rows)
-        while rows:  # each row freed once it is in the columns
-            blob, row = rows.popitem()
-            base = len(cached)
-            for name in row:
-                if name not in columns:
-                    columns[name] = [None] * base
-            for name, values in columns.items():
-                values.append(row.get(name))
-            cached.append(blob)
+        missing = list(dict.fromkeys(b for b in blobs if b not in known))
+        for part_blobs, part_columns in parse(missing) if missing else ():
+            base, count = len(cached), len(part_blobs)
+            for name, values in part_columns.items():
+                column = columns.get(name)
+                if column is None:
+                    columns[name] = [None] * base + values
+                else:
+                    column += values
+            for column in columns.values():
+                if len(column) < base + count:  # a column this part has no value in
+                    column += [None] * count
+            cached += part_blobs
+        parsed = set(cached)
         data["blobs"], data["columns"] = cached, columns
         data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in parsed]
         data["runs_tree"] = runs_tree

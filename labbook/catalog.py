@@ -9,8 +9,7 @@ reason, and every other run still loads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,6 +51,16 @@ def record_row(plain: dict[str, Any]) -> dict[str, Any]:
     for key, value in (plain.get("tags") or {}).items():
         row[f"tags.{key}"] = value
     return row
+
+
+def _full_plain(data: bytes, path: str) -> dict[str, Any]:
+    """run.yaml as plain data with every field, defaults filled in."""
+    return record.run_to_plain(record.run_from_yaml(data, path))
+
+
+def _warn(skipped: list[tuple[str, str]]) -> None:
+    for path, reason in skipped:
+        _log.warning("labbook: skipping %s: %s", path, reason)
 
 
 class Catalog:
@@ -108,44 +117,61 @@ class Catalog:
                               for run_id, got in runs.items() if "run.yaml" in got]
                 for fan, runs in files.items()}
 
-    def _parse(self, entries: Sequence[RunEntry], full: bool = True,
-               shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-               ) -> list[tuple[str, dict[str, Any]]]:
-        """(blob id, plain record) of each record that parses, or ``shape(record)`` if given.
+    def _parse(self, entries: Sequence[RunEntry]) -> list[tuple[str, dict[str, Any]]]:
+        """(blob id, plain record with every field's default) of each record that parses.
 
-        ``full`` fills every field's default (else: the checked mapping). Many records
-        are parsed in parallel (see ``forked``); each record that does not parse is
-        skipped with one warning.
+        Many records are parsed in parallel (see ``forked``); each record that does not
+        parse is skipped with one warning.
         """
         parsed: list[tuple[str, dict[str, Any]]] = []
-        work = partial(self._parse_part, full=full, shape=shape)
-        for found, skipped in forked.map_parts(work, entries, _PART):
+        for found, skipped in forked.map_parts(self._records_part, entries, _PART):
             parsed += found
-            for path, reason in skipped:
-                _log.warning("labbook: skipping %s: %s", path, reason)
+            _warn(skipped)
         return parsed
 
-    def _parse_part(self, entries: Sequence[RunEntry], full: bool,
-                    shape: Callable[[dict[str, Any]], dict[str, Any]] | None
-                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
-        """(blob id, plain record) of the records that parse, and (path, reason) of the others."""
+    def _records_part(self, entries: Sequence[RunEntry]
+                      ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+        """(blob id, full plain record) of the records that parse, and (path, reason) of the others."""
+        skipped: list[tuple[str, str]] = []
+        found = list(self._plain_records(entries, _full_plain, skipped))
+        return found, skipped
+
+    def _rows_part(self, entries: Sequence[RunEntry]
+                   ) -> tuple[list[str], dict[str, list[Any]], list[tuple[str, str]]]:
+        """The rows of the records that parse, as columns with the blob id of each row, and
+        (path, reason) of the records that do not."""
+        skipped: list[tuple[str, str]] = []
+        blobs: list[str] = []
+        columns: dict[str, list[Any]] = {}
+        get = columns.get
+        for blob, plain in self._plain_records(entries, record.run_plain_from_yaml, skipped):
+            count = len(blobs)
+            for name, value in record_row(plain).items():
+                values = get(name)
+                if values is None:
+                    values = columns[name] = [None] * count
+                elif len(values) < count:
+                    values += [None] * (count - len(values))
+                values.append(value)
+            blobs.append(blob)
+        for values in columns.values():
+            values += [None] * (len(blobs) - len(values))
+        return blobs, columns, skipped
+
+    def _plain_records(self, entries: Sequence[RunEntry], read: Callable[[bytes, str], dict[str, Any]],
+                       skipped: list[tuple[str, str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(blob id, ``read(data, path)``) of each record that reads; (path, reason) of each
+        other one is added to ``skipped``."""
         blobs = self.repo.store.blobs([e.record_blob for e in entries])
-        parsed, skipped = [], []
         for entry in entries:
             path = record.run_path(entry.run_id)
             data = blobs.pop(entry.record_blob, None)  # each blob freed once parsed
             if data is None:  # a second run folder holding the very same record
                 data = self.repo.store.blobs([entry.record_blob])[entry.record_blob]
             try:
-                if full:
-                    plain = record.run_to_plain(record.run_from_yaml(data, path))
-                else:
-                    plain = record.run_plain_from_yaml(data, path)
+                yield entry.record_blob, read(data, path)
             except FormatError as exc:
                 skipped.append((path, exc.reason))
-                continue
-            parsed.append((entry.record_blob, shape(plain) if shape else plain))
-        return parsed, skipped
 
     def rows(self, snapshot: Snapshot | None = None) -> dict[str, list[Any]]:
         """The runs table as columns (each a list, one value per run, None where unset)."""
@@ -158,8 +184,11 @@ class Catalog:
         entries = self.entries(snapshot)
         by_blob = {e.record_blob: e for e in entries}
 
-        def parse(missing: list[str]) -> list[tuple[str, dict[str, Any]]]:
-            return self._parse([by_blob[b] for b in missing], full=False, shape=record_row)
+        def parse(missing: list[str]) -> Iterator[tuple[list[str], dict[str, list[Any]]]]:
+            for blobs, columns, skipped in forked.map_parts(self._rows_part, [by_blob[b] for b in missing],
+                                                            _PART):
+                _warn(skipped)
+                yield blobs, columns
 
         return self.rows_cache.rows_for([e.record_blob for e in entries], parse, runs_tree)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 from pathlib import Path
@@ -92,13 +93,37 @@ def test_fast_reader_returns_what_libyaml_returns(value):
     data = yamlio.dump(value)
     slow = slow_load(data)
     assert same(slow, value) or (isinstance(value, float) and math.isnan(value))
-    try:
-        fast = fastyaml.parse(data)
-    except fastyaml.NotCanonical:
-        assert may_need_slow_path(value), data
-    else:
-        assert same(fast, slow), data
+    for _ in range(3):  # line by line, then by its shape (compiled the second time it is seen)
+        try:
+            fast = fastyaml.parse(data)
+        except fastyaml.NotCanonical:
+            assert may_need_slow_path(value), data
+        else:
+            assert same(fast, slow), data
     assert same(yamlio.load(data, "t.yaml"), slow)
+
+
+def with_other_scalars(value: Any, others: list[Any]) -> Any:
+    """``value`` with each scalar in it replaced by the next of ``others`` (cycled), keys kept."""
+    if isinstance(value, dict):
+        return {k: with_other_scalars(v, others) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_other_scalars(v, others) for v in value]
+    others.append(others.pop(0))
+    return others[-1]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, st.lists(scalars, min_size=1, max_size=8))
+def test_documents_with_the_same_keys_read_the_same_by_their_shape(value, others):
+    """Records of one experiment share their keys and lines; only values differ."""
+    first, second = yamlio.dump(value), yamlio.dump(with_other_scalars(value, others))
+    for data in (first, second, first, second):
+        try:
+            fast = fastyaml.parse(data)
+        except fastyaml.NotCanonical:
+            continue
+        assert same(fast, slow_load(data)), data
 
 
 EDITS = [" ", "  ", "#", " #", "&a ", "*a", "!", "!!str ", ":", ": ", "- ", "-", "? ", "'", '"', "|", "|-",
@@ -117,11 +142,12 @@ def test_edited_documents_read_the_same_or_fall_back(value, changes):
         at = position % (len(text) + 1)
         text = text[:at] + text[at + 1:] if edit is None else text[:at] + edit + text[at:]
     data = text.encode()
-    try:
-        fast = fastyaml.parse(data)
-    except fastyaml.NotCanonical:
-        return
-    assert same(fast, slow_load(data)), data
+    for _ in range(3):
+        try:
+            fast = fastyaml.parse(data)
+        except fastyaml.NotCanonical:
+            return
+        assert same(fast, slow_load(data)), data
 
 
 @pytest.mark.parametrize("text", TRICKY)
@@ -166,7 +192,8 @@ CANONICAL_BY_HAND = [
 
 @pytest.mark.parametrize("data", CANONICAL_BY_HAND)
 def test_hand_written_documents_of_the_subset_read_fast(data):
-    assert same(fastyaml.parse(data), slow_load(data))
+    for _ in range(3):
+        assert same(fastyaml.parse(data), slow_load(data))
 
 
 DEEP_MAP = b"a:\n" + b"".join(b"  " * k + b"b:\n" for k in range(1, 120)) + b"  " * 120 + b"c: 1\n"
@@ -244,8 +271,9 @@ OUTSIDE_THE_SUBSET = [
 
 @pytest.mark.parametrize(("data", "expected"), OUTSIDE_THE_SUBSET)
 def test_anything_else_falls_back_to_libyaml(data, expected):
-    with pytest.raises(fastyaml.NotCanonical):
-        fastyaml.parse(data)
+    for _ in range(3):
+        with pytest.raises(fastyaml.NotCanonical):
+            fastyaml.parse(data)
     if expected is BAD:
         with pytest.raises(FormatError):
             yamlio.load(data, "t.yaml")
@@ -285,3 +313,34 @@ def test_a_real_run_record_reads_through_the_fast_path(repo: Path):
         data = subprocess.run(["git", "-C", str(repo), "show", f"experiments:{name}"],
                               capture_output=True, check=True).stdout
         assert same(fastyaml.parse(data), slow_load(data)), name  # NotCanonical fails the test
+
+
+def test_records_of_one_skeleton_are_read_by_their_shape():
+    """The second record with the same keys on the same lines is not read line by line."""
+    def record(i: int) -> dict[str, Any]:
+        return {"id": f"run-{i}", "params": {"lr": i / 7, "opt": "adam", "n": i}, "tags": {},
+                "metrics": {"loss": {"last": i * 0.5, "step": i}}, "notes": [], "ok": i % 2 == 0}
+
+    fastyaml.parse(yamlio.dump(record(0)))
+    fastyaml.parse(yamlio.dump(record(1)))  # the skeleton seen again: its shape is compiled
+    with mock.patch.object(fastyaml._Reader, "mapping", side_effect=AssertionError("read line by line")):
+        for i in range(2, 5):
+            assert same(fastyaml.parse(yamlio.dump(record(i))), record(i))
+
+
+@pytest.mark.parametrize("other", [b"a: |\n  x\n", b"a: x # c\n", b"a: &x 1\n", b"a: 'x\n", b"a: {b: 1}\n",
+                                   b"a: 1_000\n", b"a: 2024-01-01\n", b"a: \n", b"a: b: c\n", b"a: [x]\n"])
+def test_a_value_not_a_scalar_of_the_subset_in_a_known_skeleton_is_read_line_by_line(other):
+    for _ in range(2):
+        assert fastyaml.parse(b"a: 1\n") == {"a": 1}  # the skeleton "a:" has a shape now
+    try:
+        slow = slow_load(other)
+    except FormatError:
+        slow = FormatError
+    with contextlib.suppress(fastyaml.NotCanonical):
+        assert same(fastyaml.parse(other), slow)
+    if slow is FormatError:
+        with pytest.raises(FormatError):
+            yamlio.load(other, "t.yaml")
+    else:
+        assert same(yamlio.load(other, "t.yaml"), slow)
