@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from . import forked, record
+from . import forked, record, runrows
 from .cache import ListingCache, RecordCache, RowCache
 from .errors import FormatError
 from .repository import Repository
@@ -22,6 +22,7 @@ from .store import Snapshot, TreeEntry
 _log = logging.getLogger("labbook")
 _WALK_FROM = 16  # more unknown fan-out folders than this: let git list runs/ in one walk
 _PART = 1000  # records per forked parser, at least
+T = TypeVar("T")
 
 
 class RunEntry(NamedTuple):
@@ -30,27 +31,6 @@ class RunEntry(NamedTuple):
     run_id: str
     record_blob: str
     history_blob: str  # "" when the run logged no metric history
-
-
-def record_row(plain: dict[str, Any]) -> dict[str, Any]:
-    """One run as a flat row: attributes, then params.*, metrics.* (last value), tags.*."""
-    conclusion = plain.get("conclusion") or {}
-    code = plain.get("code") or {}
-    row = {
-        "run_id": plain["id"], "run_name": plain["name"], "experiment": plain["experiment"],
-        "status": plain["status"], "start_time": plain.get("start_time"),
-        "end_time": plain.get("end_time"), "user": plain.get("user"),
-        "parent_run_id": plain.get("parent"), "code_commit": code.get("commit"),
-        "code_dirty": code.get("dirty"), "hypothesis": plain.get("hypothesis"),
-        "verdict": conclusion.get("verdict"), "deleted": bool(plain.get("deleted")),
-    }
-    for key, value in (plain.get("params") or {}).items():
-        row[f"params.{key}"] = value
-    for key, summary in (plain.get("metrics") or {}).items():
-        row[f"metrics.{key}"] = summary["last"]
-    for key, value in (plain.get("tags") or {}).items():
-        row[f"tags.{key}"] = value
-    return row
 
 
 def _full_plain(data: bytes, path: str) -> dict[str, Any]:
@@ -144,9 +124,9 @@ class Catalog:
         blobs: list[str] = []
         columns: dict[str, list[Any]] = {}
         get = columns.get
-        for blob, plain in self._plain_records(entries, record.run_plain_from_yaml, skipped):
+        for blob, (names, cells) in self._plain_records(entries, runrows.row_of_yaml, skipped):
             count = len(blobs)
-            for name, value in record_row(plain).items():
+            for name, value in zip(names, cells, strict=True):
                 values = get(name)
                 if values is None:
                     values = columns[name] = [None] * count
@@ -158,8 +138,8 @@ class Catalog:
             values += [None] * (len(blobs) - len(values))
         return blobs, columns, skipped
 
-    def _plain_records(self, entries: Sequence[RunEntry], read: Callable[[bytes, str], dict[str, Any]],
-                       skipped: list[tuple[str, str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _plain_records(self, entries: Sequence[RunEntry], read: Callable[[bytes, str], T],
+                       skipped: list[tuple[str, str]]) -> Iterator[tuple[str, T]]:
         """(blob id, ``read(data, path)``) of each record that reads; (path, reason) of each
         other one is added to ``skipped``."""
         blobs = self.repo.store.blobs([e.record_blob for e in entries])

@@ -28,11 +28,12 @@ twice as fast as line by line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import yaml
 
-__all__ = ["NotCanonical", "parse"]
+__all__ = ["NotCanonical", "Slot", "parse", "project"]
 
 Resolvers = dict[Any, list[tuple[str, re.Pattern[str]]]]
 
@@ -74,7 +75,7 @@ class _Memos(NamedTuple):
     scalars: dict[str, Any]  # scalar text → value
     entries: dict[str, tuple[int, Any, Any]]  # a whole line "key: scalar" or "key:" → (column, key, value)
     numbers: bool  # whether the resolvers are PyYAML's less merge and value, which read _NUMBER as numbers
-    shapes: dict[str, Any]  # skeleton → its shape, None (seen once) or _UNSUPPORTED
+    shapes: dict[str, Any]  # skeleton → its _Shape, None (seen once) or _UNSUPPORTED
 
     def reader(self, lines: list[str], tags: dict[str, str]) -> _Reader:
         return _Reader(lines, tags, self.resolvers, self.scalars, self.entries, self.numbers)
@@ -119,6 +120,61 @@ def parse(data: bytes, tags: dict[str, str] | None = None, resolvers: Resolvers 
     ``tags`` the memo of plain text → tag of the slow path, so both paths resolve plain
     scalars with the same table; by default they are built as ``yamlio``'s are.
     """
+    text = _text(data)
+    memos = _memos(resolvers)
+    tags = _DEFAULT_TAGS if tags is None else tags
+    shaped = _shaped(text, tags, memos)
+    if shaped is not None:
+        shape, values = shaped
+        return _fill(shape.tree, values)
+    lines = text.split("\n")
+    lines.pop()
+    reader = memos.reader(lines, tags)
+    try:
+        value, i = reader.top()
+    except (RecursionError, ValueError, OverflowError) as exc:
+        raise NotCanonical(f"unexpected: {exc}") from None
+    if i != len(lines):
+        raise NotCanonical(f"line {i + 1} is unexpected")
+    return value
+
+
+class Slot:
+    """Where the value numbered ``index`` of a document goes, in the template :func:`project` compiles."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"Slot({self.index})"
+
+
+def project(data: bytes, compile: Callable[[Any], Any], tags: dict[str, str] | None = None,
+            resolvers: Resolvers | None = None) -> tuple[Any, list[Any]] | None:
+    """``(compile(template), values)`` for a document whose skeleton has a known shape, else None.
+
+    The template is the document with a :class:`Slot` where each value goes; ``values``
+    are the document's values, in slot order, as :func:`parse` reads them. ``compile``
+    runs once per shape (its result is remembered with the shape) and may return None,
+    for shapes it does not handle. None also when the skeleton is new or a value is
+    outside the subset: then :func:`parse` is the way to read the document. Raises
+    :class:`NotCanonical` as :func:`parse` does for bytes outside the subset.
+    """
+    memos = _memos(resolvers)
+    shaped = _shaped(_text(data), _DEFAULT_TAGS if tags is None else tags, memos)
+    if shaped is None:
+        return None
+    shape, values = shaped
+    plan = shape.plans.get(compile, _MISS)
+    if plan is _MISS:
+        plan = shape.plans[compile] = compile(_fill(shape.tree, [Slot(i) for i in range(shape.count)]))
+    return None if plan is None else (plan, values)
+
+
+def _text(data: bytes) -> str:
+    """The text of ``data``, checked to hold only what the subset allows."""
     if type(data) is not bytes:
         raise NotCanonical("not bytes")
     if data.isascii():
@@ -136,6 +192,10 @@ def parse(data: bytes, tags: dict[str, str] | None = None, resolvers: Resolvers 
         raise NotCanonical("no final line break")
     if text.endswith("\n...\n"):  # libyaml ends a document with "..." after a kept |+ scalar
         text = text[:-4]
+    return text
+
+
+def _memos(resolvers: Resolvers | None) -> _Memos:
     if resolvers is None:
         resolvers = _DEFAULT_RESOLVERS
     memos = _MEMOS.get(id(resolvers))
@@ -144,26 +204,7 @@ def parse(data: bytes, tags: dict[str, str] | None = None, resolvers: Resolvers 
             _MEMOS.clear()
         numbers = _table(resolvers) == _table(_DEFAULT_RESOLVERS)
         memos = _MEMOS[id(resolvers)] = _Memos(resolvers, {}, {}, numbers, {})
-    if tags is None:
-        tags = _DEFAULT_TAGS
-    if memos.numbers:  # the resolvers read _NUMBER as numbers, as the shapes do
-        parts = _VALUES.split(text)
-        shape = _known_shape(_SLOT_TAIL.join(parts[::4]), tags, memos)
-        if shape is not None:
-            try:
-                return _fill(shape, _values(parts, memos.reader([], tags)))
-            except NotCanonical:  # a value outside the subset: the line by line reader says which
-                pass
-    lines = text.split("\n")
-    lines.pop()
-    reader = memos.reader(lines, tags)
-    try:
-        value, i = reader.top()
-    except (RecursionError, ValueError, OverflowError) as exc:
-        raise NotCanonical(f"unexpected: {exc}") from None
-    if i != len(lines):
-        raise NotCanonical(f"line {i + 1} is unexpected")
-    return value
+    return memos
 
 
 class _Reader:
@@ -456,8 +497,23 @@ _MAP, _LIST, _SLOT_REF, _CONST = range(4)  # kinds of shape
 _RUN, _RUN_MAP, _NODE = range(3)  # kinds of mapping segment
 
 
-def _known_shape(skeleton: str, tags: dict[str, str], memos: _Memos) -> Any:
-    """The compiled shape of a skeleton, or None the first time it is seen or if unsupported."""
+class _Shape:
+    """A compiled shape: its tree, how many values it holds, and what ``project`` compiled from it."""
+
+    __slots__ = ("count", "plans", "tree")
+
+    def __init__(self, tree: Any, count: int):
+        self.tree = tree
+        self.count = count
+        self.plans: dict[Callable[[Any], Any], Any] = {}
+
+
+def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, list[Any]] | None:
+    """(shape, values) of ``text`` if its skeleton has a shape and its values are scalars of the subset."""
+    if not memos.numbers:  # the resolvers do not read _NUMBER as numbers, as the shapes do
+        return None
+    parts = _VALUES.split(text)
+    skeleton = _SLOT_TAIL.join(parts[::4])
     shapes = memos.shapes
     shape = shapes.get(skeleton, _MISS)
     if shape is _MISS:  # seen once: not worth compiling yet
@@ -467,11 +523,16 @@ def _known_shape(skeleton: str, tags: dict[str, str], memos: _Memos) -> Any:
         return None
     if shape is None:
         shape = shapes[skeleton] = _compile_shape(skeleton, tags, memos.resolvers)
-    return None if shape is _UNSUPPORTED else shape
+    if shape is _UNSUPPORTED:
+        return None
+    try:
+        return shape, _values(parts, memos.reader([], tags))
+    except NotCanonical:  # a value outside the subset: the line by line reader says which
+        return None
 
 
 def _compile_shape(skeleton: str, tags: dict[str, str], resolvers: Resolvers) -> Any:
-    """The shape of the documents with this skeleton, or _UNSUPPORTED."""
+    """The _Shape of the documents with this skeleton, or _UNSUPPORTED."""
     parts = skeleton.split(_SLOT)
     probe = parts[0] + "".join(f" '{_SLOT}{i}'{part}" for i, part in enumerate(parts[1:]))
     lines = probe.split("\n")
@@ -485,7 +546,8 @@ def _compile_shape(skeleton: str, tags: dict[str, str], resolvers: Resolvers) ->
         shape = _shape_of(value, slots)
     except (NotCanonical, RecursionError, ValueError, OverflowError):
         return _UNSUPPORTED
-    return shape if slots == list(range(len(parts) - 1)) else _UNSUPPORTED
+    count = len(parts) - 1
+    return _Shape(shape, count) if slots == list(range(count)) else _UNSUPPORTED
 
 
 def _shape_of(value: Any, slots: list[int]) -> Any:

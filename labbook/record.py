@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -287,6 +288,12 @@ def run_plain_from_yaml(data: bytes, path: str) -> dict[str, Any]:
         if not isinstance(summary, dict) or "last" not in summary:
             raise FormatError(path, f"metrics.{key} should be a mapping with 'last'")
     return raw
+
+
+def project_run_yaml(data: bytes, compile: Callable[[Any], Any]) -> tuple[Any, list[Any]] | None:
+    """run.yaml's values with what ``compile`` made of their shape (``fastyaml.project``), or
+    None; then :func:`run_plain_from_yaml` reads it. Unchecked: the caller checks the values."""
+    return yamlio.project(data, compile)
 
 
 def run_from_plain(raw: Any, path: str) -> RunRecord:

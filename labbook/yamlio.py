@@ -10,6 +10,7 @@ the input size is capped, and the plain scalars ``=`` and ``<<`` are strings.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import yaml
@@ -149,3 +150,16 @@ def load(data: bytes, path: str) -> Any:
         raise FormatError(path, f"unreadable value: {exc}") from exc
     finally:
         loader.dispose()
+
+
+def project(data: bytes, compile: Callable[[Any], Any]) -> tuple[Any, list[Any]] | None:
+    """``fastyaml.project`` with this module's table: ``(compile(template), values)`` for a
+    document of a shape already seen, or None, and then :func:`load` reads it."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return None
+    from . import fastyaml
+
+    try:
+        return fastyaml.project(data, compile, _PLAIN_TAGS, _Loader.yaml_implicit_resolvers)
+    except fastyaml.NotCanonical:
+        return None

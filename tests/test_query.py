@@ -176,11 +176,11 @@ def test_a_corrupt_record_is_skipped_with_one_warning(study, repo: Path, caplog)
 
 
 def test_cache_parses_only_new_records(study, monkeypatch):
-    from labbook import record
+    from labbook import record, runrows
     labbook.search_runs()  # warm
     parsed = []
-    original = record.run_plain_from_yaml
-    monkeypatch.setattr(record, "run_plain_from_yaml",
+    original = runrows.row_of_yaml
+    monkeypatch.setattr(runrows, "row_of_yaml",
                         lambda data, path: parsed.append(path) or original(data, path))
     labbook.tracking.reset()  # a new process: only the on-disk cache is left
     labbook.set_repository(Path.cwd())

@@ -1,0 +1,114 @@
+"""Rows of the runs table straight from a record's values give what the full read gives."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from labbook import record, runrows, yamlio
+from labbook.errors import FormatError
+from labbook.record import MetricSummary, RunRecord
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of equal types; NaN equals NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, dict):
+        return same(list(a.items()), list(b.items()))
+    return a == b
+
+
+def full_read(data: bytes) -> tuple[list[str], list[Any]] | str:
+    """The row as the full read makes it, or the reason the record is skipped."""
+    try:
+        row = runrows.record_row(record.run_plain_from_yaml(data, "runs/ab/abc/run.yaml"))
+    except FormatError as exc:
+        return exc.reason
+    return list(row), list(row.values())
+
+
+def fast_read(data: bytes) -> tuple[list[str], list[Any]] | str:
+    try:
+        names, cells = runrows.row_of_yaml(data, "runs/ab/abc/run.yaml")
+    except FormatError as exc:
+        return exc.reason
+    return list(names), list(cells)
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(), st.text(max_size=8),
+                    st.sampled_from(["FINISHED", "RUNNING", "BOGUS", "", "1", "null", "{}"]))
+keys = st.one_of(st.text(min_size=1, max_size=6), st.integers(0, 3), st.sampled_from(["1", "lr", "a b"]))
+cells = st.one_of(scalars, st.lists(scalars, max_size=2), st.dictionaries(keys, scalars, max_size=2))
+fields = st.sampled_from(["format", "id", "name", "experiment", "status", "params", "tags", "metrics",
+                          "code", "conclusion", "deleted", "hypothesis", "parent", "extra"])
+
+
+def a_record(params: dict, metrics: dict, tags: dict) -> dict[str, Any]:
+    rec = RunRecord(id="abc123", name="r", experiment="e", status="FINISHED",
+                    start_time="2026-01-01T00:00:00.000Z", params=params, tags=tags,
+                    metrics={k: MetricSummary.first(v, 0, 1) for k, v in metrics.items()})
+    return yamlio.load(record.run_to_yaml(rec), "t")
+
+
+def with_other_scalars(value: Any, others: list[Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: with_other_scalars(v, others) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_other_scalars(v, others) for v in value]
+    others.append(others.pop(0))
+    return others[-1]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(keys, cells, max_size=3), st.dictionaries(keys, st.floats(), max_size=3),
+       st.dictionaries(keys, scalars, max_size=2),
+       st.lists(st.tuples(fields, cells), max_size=3), st.lists(scalars, min_size=1, max_size=6))
+def test_rows_by_plan_are_the_rows_of_the_full_read(params, metrics, tags, changes, others):
+    """Records of one shape, some broken by hand: the same row, or the same reason to skip."""
+    plain = a_record(params, metrics, tags)
+    for field, value in changes:
+        plain[field] = value
+    first = yamlio.dump(plain)
+    second = yamlio.dump(with_other_scalars(plain, others))  # the same keys, other values
+    for data in (first, second, first, second):  # the shape is known from the second read on
+        assert same(fast_read(data), full_read(data)), data
+
+
+def test_a_record_without_a_status_is_running():
+    """The status RunRecord defaults to (the full read used to fail with a KeyError)."""
+    plain = a_record({"lr": 0.1}, {"m": 1.0}, {})
+    del plain["status"]
+    data = yamlio.dump(plain)
+    for _ in range(3):
+        names, cells = fast_read(data)
+        assert dict(zip(names, cells, strict=True))["status"] == "RUNNING"
+    assert fast_read(data) == full_read(data)
+
+
+def test_duplicate_columns_are_made_as_the_full_read_makes_them():
+    plain = a_record({1: "int key", "1": "text key"}, {}, {})
+    data = yamlio.dump(plain)
+    for _ in range(3):
+        assert fast_read(data) == full_read(data)
+        assert fast_read(data)[0].count("params.1") == 1
+
+
+@pytest.mark.parametrize(("field", "value"), [("status", "BOGUS"), ("id", 5), ("format", 99),
+                                              ("params", "text"), ("metrics", {"m": 1.0})])
+def test_a_broken_value_in_a_known_shape_is_skipped_with_the_full_reason(field, value):
+    good = a_record({"lr": 0.1}, {"m": 1.0}, {})
+    broken = {**good, field: value}
+    for _ in range(2):
+        yamlio.load(yamlio.dump(good), "t")
+        assert fast_read(yamlio.dump(good)) == full_read(yamlio.dump(good))
+    reason = fast_read(yamlio.dump(broken))
+    assert isinstance(reason, str) and reason == full_read(yamlio.dump(broken))
