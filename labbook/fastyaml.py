@@ -109,6 +109,12 @@ _BLOCK_HEADER = re.compile(r"\|([1-9]?)([-+]?)\Z")
 _VALUES = re.compile(r": (?:(-?(?:0|[1-9][0-9]*))|(-?[0-9]+\.[0-9]+(?:e[-+][0-9]+)?)|([^\n]*))$", re.M)
 _SLOT = "\x00"  # never in a document that gets this far (control characters are refused)
 _SLOT_TAIL = ":" + _SLOT
+# A sequence item that is one scalar ("- x", not "- - x", "- key: x" or "- key:") gets a
+# marker and ": " before its value, so that _VALUES takes the value; the skeleton then
+# holds "- <_ITEM>:" where the value was.
+_ITEM = "\x01"
+_SCALAR_ITEM = re.compile(r"\n( *)- (?!- )(?=(?:[^:\n]|:(?=[^ \n]))+$)", re.M)
+_MARKED_ITEM = "\n\\1- " + _ITEM + ": "
 _SHAPE_LIMIT = 1000
 _UNSUPPORTED = object()  # a skeleton whose shape is not compiled (the line by line reader reads it)
 
@@ -512,6 +518,8 @@ def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, lis
     """(shape, values) of ``text`` if its skeleton has a shape and its values are scalars of the subset."""
     if not memos.numbers:  # the resolvers do not read _NUMBER as numbers, as the shapes do
         return None
+    if "- " in text:
+        text = _SCALAR_ITEM.sub(_MARKED_ITEM, text)
     parts = _VALUES.split(text)
     skeleton = _SLOT_TAIL.join(parts[::4])
     shapes = memos.shapes
@@ -534,8 +542,15 @@ def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, lis
 def _compile_shape(skeleton: str, tags: dict[str, str], resolvers: Resolvers) -> Any:
     """The _Shape of the documents with this skeleton, or _UNSUPPORTED."""
     parts = skeleton.split(_SLOT)
-    probe = parts[0] + "".join(f" '{_SLOT}{i}'{part}" for i, part in enumerate(parts[1:]))
-    lines = probe.split("\n")
+    pieces = [parts[0]]
+    for i, part in enumerate(parts[1:]):
+        if pieces[-1].endswith(_ITEM + ":"):  # a scalar item: "- " and its value
+            pieces[-1] = pieces[-1][:-2]
+            pieces.append(f"'{_SLOT}{i}'")
+        else:  # the value of a mapping entry: ": " and its value
+            pieces.append(f" '{_SLOT}{i}'")
+        pieces.append(part)
+    lines = "".join(pieces).split("\n")
     lines.pop()
     reader = _Reader(lines, tags, resolvers, {}, {}, True)  # own memos: no marker enters the shared ones
     try:

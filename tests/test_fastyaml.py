@@ -319,7 +319,9 @@ def test_records_of_one_skeleton_are_read_by_their_shape():
     """The second record with the same keys on the same lines is not read line by line."""
     def record(i: int) -> dict[str, Any]:
         return {"id": f"run-{i}", "params": {"lr": i / 7, "opt": "adam", "n": i}, "tags": {},
-                "metrics": {"loss": {"last": i * 0.5, "step": i}}, "notes": [], "ok": i % 2 == 0}
+                "metrics": {"loss": {"last": i * 0.5, "step": i}}, "ok": i % 2 == 0,
+                "command": ["python", "train.py", "--lr", str(i / 7), i, {} if i % 2 else []],
+                "notes": [{"text": f"run {i}: lr {i / 7}", "at": i}]}
 
     fastyaml.parse(yamlio.dump(record(0)))
     fastyaml.parse(yamlio.dump(record(1)))  # the skeleton seen again: its shape is compiled
