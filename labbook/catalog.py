@@ -22,7 +22,7 @@ from .store import Snapshot, TreeEntry
 _log = logging.getLogger("labbook")
 _WALK_FROM = 16  # more unknown fan-out folders than this: let git list runs/ in one walk
 _PART = 1000  # records per forked parser, at least
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class RunEntry(NamedTuple):
@@ -113,7 +113,7 @@ class Catalog:
                       ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
         """(blob id, full plain record) of the records that parse, and (path, reason) of the others."""
         skipped: list[tuple[str, str]] = []
-        found = list(self._plain_records(entries, _full_plain, skipped))
+        found = list(self._read_each(entries, _full_plain, skipped))
         return found, skipped
 
     def _rows_part(self, entries: Sequence[RunEntry]
@@ -124,7 +124,7 @@ class Catalog:
         blobs: list[str] = []
         columns: dict[str, list[Any]] = {}
         get = columns.get
-        for blob, (names, cells) in self._plain_records(entries, runrows.row_of_yaml, skipped):
+        for blob, (names, cells) in self._read_each(entries, runrows.row_of_yaml, skipped):
             count = len(blobs)
             for name, value in zip(names, cells, strict=True):
                 values = get(name)
@@ -138,8 +138,8 @@ class Catalog:
             values += [None] * (len(blobs) - len(values))
         return blobs, columns, skipped
 
-    def _plain_records(self, entries: Sequence[RunEntry], read: Callable[[bytes, str], T],
-                       skipped: list[tuple[str, str]]) -> Iterator[tuple[str, T]]:
+    def _read_each(self, entries: Sequence[RunEntry], read: Callable[[bytes, str], _T],
+                  skipped: list[tuple[str, str]]) -> Iterator[tuple[str, _T]]:
         """(blob id, ``read(data, path)``) of each record that reads; (path, reason) of each
         other one is added to ``skipped``."""
         blobs = self.repo.store.blobs([e.record_blob for e in entries])

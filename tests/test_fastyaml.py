@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yamldocs import same, with_other_scalars
 
 import labbook
 from labbook import fastyaml, yamlio
@@ -40,22 +41,6 @@ values = st.recursive(
     scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=12)
 documents = st.one_of(st.dictionaries(keys, values, max_size=6), st.lists(values, max_size=4), values)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types, in the same order; NaN equals NaN, -0.0 differs from 0.0."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(same(ka, kb) and same(va, vb)
-                                        for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True))
-    if isinstance(a, list):
-        return len(a) == len(b) and all(map(same, a, b))
-    return a == b
 
 
 def _never(data: bytes, *args: object) -> Any:
@@ -101,16 +86,6 @@ def test_fast_reader_returns_what_libyaml_returns(value):
         else:
             assert same(fast, slow), data
     assert same(yamlio.load(data, "t.yaml"), slow)
-
-
-def with_other_scalars(value: Any, others: list[Any]) -> Any:
-    """``value`` with each scalar in it replaced by the next of ``others`` (cycled), keys kept."""
-    if isinstance(value, dict):
-        return {k: with_other_scalars(v, others) for k, v in value.items()}
-    if isinstance(value, list):
-        return [with_other_scalars(v, others) for v in value]
-    others.append(others.pop(0))
-    return others[-1]
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yamldocs import same, with_other_scalars
 
 from labbook import record, runrows, yamlio
 from labbook.errors import FormatError
 from labbook.record import MetricSummary, RunRecord
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types; NaN equals NaN."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, dict):
-        return same(list(a.items()), list(b.items()))
-    return a == b
 
 
 def full_read(data: bytes) -> tuple[list[str], list[Any]] | str:
@@ -57,15 +44,6 @@ def a_record(params: dict, metrics: dict, tags: dict) -> dict[str, Any]:
                     start_time="2026-01-01T00:00:00.000Z", params=params, tags=tags,
                     metrics={k: MetricSummary.first(v, 0, 1) for k, v in metrics.items()})
     return yamlio.load(record.run_to_yaml(rec), "t")
-
-
-def with_other_scalars(value: Any, others: list[Any]) -> Any:
-    if isinstance(value, dict):
-        return {k: with_other_scalars(v, others) for k, v in value.items()}
-    if isinstance(value, list):
-        return [with_other_scalars(v, others) for v in value]
-    others.append(others.pop(0))
-    return others[-1]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
