@@ -9,7 +9,11 @@ RUNNING, no journal). The command sees the run through the environment::
     LABBOOK_PARAM_<KEY>  each param (KEY upper-cased, anything else than A-Z 0-9 → _)
 
 The command runs in a process group of its own; SIGINT and SIGTERM sent to
-``labbook run`` are forwarded to that group. Its stdout and stderr are copied
+``labbook run`` are forwarded to that group. Run from a terminal it owns (stdin
+a terminal whose foreground group is ours) the command stays in our group
+instead, so that it may read the terminal (``input()``, ``breakpoint()``) and
+Ctrl-C, Ctrl-Z and ``fg`` reach it from the terminal as they reach us; SIGTERM is
+then forwarded to the command alone. Its stdout and stderr are copied
 live to ours and kept (head and tail, capped) as the artifact ``output.log``.
 When it exits the parent folds any journal it left (a SIGKILLed command),
 resumes the run, reads ``--metrics-file`` and ends the run FINISHED (status 0),
@@ -140,11 +144,13 @@ def run_command(repo: Repository, command: list[str], *, experiment: str, name: 
 
 
 def execute(command: list[str], env: dict[str, str], cwd: str | None, log_bytes: int) -> Finished:
-    """Run the command in its own process group, tee its output, forward SIGINT/SIGTERM."""
+    """Run the command (in its own process group unless on our terminal), tee its output,
+    forward SIGINT/SIGTERM."""
     log = CappedLog(log_bytes)
+    interactive = owns_terminal()
     try:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, process_group=0)
+                                stderr=subprocess.PIPE, process_group=None if interactive else 0)
     except OSError as exc:
         return Finished(127, None, b"", launch_error=f"could not start {command[0]!r}: {exc}")
     forwarded: list[int] = []
@@ -152,7 +158,10 @@ def execute(command: list[str], env: dict[str, str], cwd: str | None, log_bytes:
     def forward(signum: int, frame: object) -> None:
         forwarded.append(signum)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signum)
+            if not interactive:
+                os.killpg(proc.pid, signum)
+            elif signum != signal.SIGINT:  # the terminal's Ctrl-C reached the command as it reached us
+                os.kill(proc.pid, signum)
 
     previous = _install_handlers(forward)
     try:
@@ -167,6 +176,14 @@ def execute(command: list[str], env: dict[str, str], cwd: str | None, log_bytes:
     finally:
         _restore_handlers(previous)
     return Finished(returncode, forwarded[0] if forwarded else None, log.getvalue())
+
+
+def owns_terminal() -> bool:
+    """Whether stdin is a terminal whose foreground process group is this process's."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
 
 
 def _install_handlers(handler: Callable[[int, Any], None]) -> dict[int, Any]:

@@ -197,3 +197,87 @@ def test_start_run_attaches_only_under_labbook_run(repo: Path, monkeypatch: pyte
     labbook.tracking._end_open_runs("FINISHED", None)  # what atexit does
     again = labbook.get_run(parent.id)
     assert again.status == "RUNNING" and again.metrics == {"x": 2.0}
+
+
+def run_on_a_terminal(repo: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m labbook run ARGS` on a new terminal it owns (a pty): its master end."""
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+
+    def own_the_terminal() -> None:  # in the child, a session leader: make the pty its terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "labbook", "run", *args], cwd=repo, env=env,
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            preexec_fn=own_the_terminal)
+    os.close(slave)
+    return proc, master
+
+
+def read_until(master: int, text: bytes, seconds: float = 30) -> bytes:
+    """What the terminal shows until ``text`` appears (or the time is up)."""
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while text not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: everyone on it exited
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_a_command_on_a_terminal_can_read_it(repo: Path):
+    """input() and breakpoint() in the command read the terminal instead of stopping on SIGTTIN."""
+    write_child(repo, """
+        answer = input("say something: ")
+        labbook.log_metric("length", len(answer))
+        print("got", answer, flush=True)
+    """)
+    proc, master = run_on_a_terminal(repo, "--", sys.executable, "child.py")
+    try:
+        assert b"say something: " in read_until(master, b"say something: ")
+        os.write(master, b"hello\n")
+        assert b"got hello" in read_until(master, b"got hello")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(master)
+    run = only_run(repo)
+    assert run.status == "FINISHED" and run.metrics == {"length": 5}
+
+
+def test_ctrl_c_on_the_terminal_reaches_the_command_once(repo: Path):
+    write_child(repo, """
+        import signal
+        interrupts = []
+        signal.signal(signal.SIGINT, lambda *_: interrupts.append(1))
+        print("ready", flush=True)
+        deadline = time.time() + 20
+        while not interrupts and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a second SIGINT, if any, arrives now
+        labbook.log_metric("interrupts", len(interrupts))
+    """)
+    proc, master = run_on_a_terminal(repo, "--", sys.executable, "child.py")
+    try:
+        assert b"ready" in read_until(master, b"ready")
+        os.write(master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground group
+        assert proc.wait(timeout=30) == 0  # the command handled it and exited 0
+    finally:
+        proc.kill()
+        os.close(master)
+    run = only_run(repo)
+    assert run.metrics == {"interrupts": 1}
+    assert run.status == "KILLED" and run.record.error == "killed by SIGINT"
