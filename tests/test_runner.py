@@ -133,7 +133,8 @@ def test_a_child_killed_by_sigkill_keeps_what_it_logged(repo: Path):
     assert not list((repo / ".git" / "labbook" / "journal").glob("*.log"))
 
 
-def test_sigterm_to_labbook_run_is_forwarded_to_the_command(repo: Path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_labbook_run_is_forwarded_to_the_command(repo: Path, signum: int):
     write_child(repo, """
         labbook.log_metric("loss", 0.7)
         print("ready", flush=True)
@@ -144,10 +145,10 @@ def test_sigterm_to_labbook_run_is_forwarded_to_the_command(repo: Path):
                             cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "ready\n"
-    proc.send_signal(signal.SIGTERM)  # to labbook run only: the child is in its own group
-    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    proc.send_signal(signum)  # to labbook run only: the child is in its own group
+    assert proc.wait(timeout=20) == 128 + signum
     run = only_run(repo)
-    assert run.status == "KILLED" and run.record.error == "killed by SIGTERM"
+    assert run.status == "KILLED" and run.record.error == f"killed by {signal.Signals(signum).name}"
     assert run.metrics == {"loss": 0.7}
 
 
