@@ -306,7 +306,7 @@
     var table = new ExperimentTable(data);
     var metrics = data.columns.filter(function (c) { return c.indexOf("metrics.") === 0; });
     var params = data.columns.filter(function (c) { return c.indexOf("params.") === 0; });
-    fillSelect(byId("history-metric"), metrics, data.default_metric);
+    fillSelect(byId("history-metric"), metrics, data.history_metric || data.default_metric);
     fillSelect(byId("parallel-metric"), metrics, data.default_metric);
     fillSelect(byId("scatter-x"), params, varying(data, params)[0]);
     fillSelect(byId("scatter-y"), metrics, data.default_metric);

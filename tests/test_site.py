@@ -205,3 +205,18 @@ def test_wheel_ships_templates_and_static_files_and_builds_a_site(notebook, tmp_
     where = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True,
                            text=True, check=True).stdout
     assert str(target) in where
+
+
+def test_the_history_chart_starts_on_a_metric_logged_over_steps():
+    """A final metric every run has is the table's default; the history chart wants a curve."""
+    def run(name: str, metrics: dict[str, int]) -> dict:
+        return {"id": name, "name": name, "status": "FINISHED",
+                "metrics": {k: {"last": 0.5, "min": 0.5, "max": 0.5, "count": n} for k, n in metrics.items()}}
+
+    runs = [run("a", {"accuracy": 1, "loss": 20}), run("b", {"accuracy": 1, "loss": 20}),
+            run("c", {"accuracy": 1})]
+    table = context.experiment_table(runs)
+    assert table["default_metric"] == "metrics.accuracy"
+    assert table["history_metric"] == "metrics.loss"
+    single = context.experiment_table([run("a", {"accuracy": 1})])
+    assert single["history_metric"] == single["default_metric"] == "metrics.accuracy"

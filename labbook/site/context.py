@@ -424,14 +424,20 @@ def experiment_table(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rows.append({"id": run["id"], "page": run_page(run["id"]), "data": run_script(run["id"]),
                      "parent": parent, "values": values})
     return {"columns": columns, "goals": {f"metrics.{k}": metric_goal(k) for k in metrics}, "rows": rows,
-            "default_metric": _default_metric(runs, metrics)}
+            "default_metric": _default_metric(runs, metrics),
+            "history_metric": _default_metric(runs, metrics, over_steps=True)}
 
 
-def _default_metric(runs: list[dict[str, Any]], metrics: list[str]) -> str | None:
-    """The metric most runs have (a loss-like name wins a tie)."""
+def _default_metric(runs: list[dict[str, Any]], metrics: list[str], over_steps: bool = False) -> str | None:
+    """The metric most runs have (a loss-like name wins a tie); with ``over_steps``, the
+    one most runs logged more than once (what a history chart shows), if any run did."""
     if not metrics:
         return None
-    count = {k: sum(1 for r in runs if k in (r.get("metrics") or {})) for k in metrics}
+    least = 2 if over_steps else 1
+    count = {k: sum(1 for r in runs if ((r.get("metrics") or {}).get(k) or {}).get("count", 1) >= least)
+             for k in metrics}
+    if not any(count.values()):
+        return _default_metric(runs, metrics)
     usual = ("loss", "val_loss", "mse", "rmse", "accuracy", "r2")
     return "metrics." + max(metrics, key=lambda k: (count[k], k.lower() in usual))
 
