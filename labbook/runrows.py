@@ -87,11 +87,12 @@ class RowPlan:
     """The row of any run.yaml of one shape, from the document's values."""
 
     def __init__(self, names: list[str], sources: list[int], constants: list[Any],
-                 checks: list[tuple[int, Callable[[Any], bool]]]):
+                 checks: list[tuple[int, Callable[[Any], bool]]], nested: list[tuple[int, Any]]):
         self.names = names  # the row's columns, in record_row's order
         self._pick = itemgetter(*sources)  # from values + constants, the cell of each column
         self._constants = constants
         self._checks = checks  # (value number, what must hold of it)
+        self._nested = nested  # (column number, template) of cells that are a list or a mapping
         self._deleted = names.index("deleted")
 
     def cells(self, values: list[Any]) -> list[Any] | None:
@@ -100,14 +101,26 @@ class RowPlan:
             if not check(values[index]):
                 return None
         cells = list(self._pick(values + self._constants))
+        for position, template in self._nested:
+            cells[position] = _instantiate(template, values)
         cells[self._deleted] = bool(cells[self._deleted])
         return cells
 
 
+def _instantiate(template: Any, values: list[Any]) -> Any:
+    """A part of a template with the document's values in its slots (new lists and mappings)."""
+    if type(template) is Slot:
+        return values[template.index]
+    if type(template) is dict:
+        return {key: _instantiate(item, values) for key, item in template.items()}
+    if type(template) is list:
+        return [_instantiate(item, values) for item in template]
+    return template
+
+
 def row_plan(template: Any) -> RowPlan | None:
     """The plan for run.yaml documents of this template (see ``fastyaml.project``), or None
-    for shapes read the full way (a record that never passes the checks, or a cell that
-    would be a mapping or a list)."""
+    for shapes read the full way (a record that never passes the checks)."""
     if type(template) is not dict:
         return None
     checks: list[tuple[int, Callable[[Any], bool]]] = []
@@ -135,8 +148,9 @@ def row_plan(template: Any) -> RowPlan | None:
             cells.append(value if inner is None else value[inner])
     if len(set(names)) != len(names):  # keys such as 1 and "1": one column, as record_row makes it
         return None
-    if any(type(cell) not in (Slot, str, int, float, bool) and cell is not None for cell in cells):
-        return None
+    nested = [(position, cell) for position, cell in enumerate(cells) if type(cell) in (dict, list)]
+    for position, _ in nested:
+        cells[position] = None  # a placeholder: the cell is built from the values each time
     constants = [cell for cell in cells if type(cell) is not Slot]
     sources, behind = [], len(constants)
     for cell in cells:  # the number of a constant counts back from the end of values + constants
@@ -145,4 +159,4 @@ def row_plan(template: Any) -> RowPlan | None:
         else:
             sources.append(-behind)
             behind -= 1
-    return RowPlan(names, sources, constants, checks)
+    return RowPlan(names, sources, constants, checks, nested)

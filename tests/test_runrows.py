@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from yamldocs import same, with_other_scalars
 
@@ -46,10 +46,12 @@ def a_record(params: dict, metrics: dict, tags: dict) -> dict[str, Any]:
     return yamlio.load(record.run_to_yaml(rec), "t")
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, cells, max_size=3), st.dictionaries(keys, st.floats(), max_size=3),
        st.dictionaries(keys, scalars, max_size=2),
        st.lists(st.tuples(fields, cells), max_size=3), st.lists(scalars, min_size=1, max_size=6))
+@example({}, {}, {}, [("deleted", [None])], [None])  # a list as a cell, made a bool
+@example({"layers": [64, 64], "opt": {"name": "adam"}}, {"loss": 0.5}, {}, [], [1, "x"])
 def test_rows_by_plan_are_the_rows_of_the_full_read(params, metrics, tags, changes, others):
     """Records of one shape, some broken by hand: the same row, or the same reason to skip."""
     plain = a_record(params, metrics, tags)
@@ -90,3 +92,32 @@ def test_a_broken_value_in_a_known_shape_is_skipped_with_the_full_reason(field, 
         assert fast_read(yamlio.dump(good)) == full_read(yamlio.dump(good))
     reason = fast_read(yamlio.dump(broken))
     assert isinstance(reason, str) and reason == full_read(yamlio.dump(broken))
+
+
+def test_real_records_read_by_plan_as_in_full(repo):
+    """Runs as a script logs them (nested params, a multi-line note, a child, artifacts, a
+    conclusion), read three times each: the rows by plan are the rows of the full read."""
+    import subprocess
+
+    import labbook
+
+    for lr in (0.1, 0.01, 0.001):
+        with labbook.start_run(name=f"lr {lr}", hypothesis="smaller is better", tags={"team": "on"}):
+            labbook.log_params({"lr": lr, "layers": [64, 64], "opt": {"name": "adam"}, "flag": True})
+            for step in range(3):
+                labbook.log_metric("loss", lr / (step + 1), step=step)
+            labbook.note(f"lr {lr}: fine" if lr > 0.01 else "two\nlines")
+            (repo / "out.txt").write_text(str(lr))
+            labbook.log_artifact(repo / "out.txt")
+            with labbook.start_run(name="child", nested=True):
+                labbook.log_metric("acc", lr)
+            labbook.conclude("supported", "as expected")
+    names = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "experiments", "runs"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    records = [subprocess.run(["git", "-C", str(repo), "show", f"experiments:{name}"],
+                              capture_output=True, check=True).stdout
+               for name in names if name.endswith("/run.yaml")]
+    assert len(records) == 6
+    for _ in range(3):
+        for data in records:
+            assert same(fast_read(data), full_read(data)), data
