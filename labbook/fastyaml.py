@@ -518,6 +518,8 @@ def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, lis
     """(shape, values) of ``text`` if its skeleton has a shape and its values are scalars of the subset."""
     if not memos.numbers:  # the resolvers do not read _NUMBER as numbers, as the shapes do
         return None
+    if ": |" in text or "- |" in text:  # a literal block (a note over lines): its lines are no skeleton
+        return None
     if "- " in text:
         text = _SCALAR_ITEM.sub(_MARKED_ITEM, text)
     parts = _VALUES.split(text)
