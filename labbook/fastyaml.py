@@ -115,6 +115,9 @@ _SLOT_TAIL = ":" + _SLOT
 _ITEM = "\x01"
 _SCALAR_ITEM = re.compile(r"\n( *)- (?!- )(?=(?:[^:\n]|:(?=[^ \n]))+$)", re.M)
 _MARKED_ITEM = "\n\\1- " + _ITEM + ": "
+# The header of a literal block, which ends its line (where it may be one).
+_LITERAL_HEADER = re.compile(r" (\|[1-9]?[-+]?)$", re.M)
+_LITERAL = "\x02"  # stands for the value of a literal block cut out of a document
 _SHAPE_LIMIT = 1000
 _UNSUPPORTED = object()  # a skeleton whose shape is not compiled (the line by line reader reads it)
 
@@ -518,8 +521,12 @@ def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, lis
     """(shape, values) of ``text`` if its skeleton has a shape and its values are scalars of the subset."""
     if not memos.numbers:  # the resolvers do not read _NUMBER as numbers, as the shapes do
         return None
-    if ": |" in text or "- |" in text:  # a literal block (a note over lines): its lines are no skeleton
-        return None
+    literals: list[str] = []
+    if ": |" in text or "- |" in text:  # literal blocks (notes over lines): each becomes one value
+        cut = _cut_literals(text, memos.reader(text.split("\n")[:-1], tags), literals)
+        if cut is None:
+            return None
+        text = cut
     if "- " in text:
         text = _SCALAR_ITEM.sub(_MARKED_ITEM, text)
     parts = _VALUES.split(text)
@@ -536,13 +543,15 @@ def _shaped(text: str, tags: dict[str, str], memos: _Memos) -> tuple[_Shape, lis
     if shape is _UNSUPPORTED:
         return None
     try:
-        return shape, _values(parts, memos.reader([], tags))
+        return shape, _values(parts, memos.reader([], tags), literals)
     except NotCanonical:  # a value outside the subset: the line by line reader says which
         return None
 
 
 def _compile_shape(skeleton: str, tags: dict[str, str], resolvers: Resolvers) -> Any:
     """The _Shape of the documents with this skeleton, or _UNSUPPORTED."""
+    if _LITERAL in skeleton:  # a literal block that is not a value (a sequence's first line)
+        return _UNSUPPORTED
     parts = skeleton.split(_SLOT)
     pieces = [parts[0]]
     for i, part in enumerate(parts[1:]):
@@ -623,21 +632,63 @@ def _fill(shape: Any, values: list[Any]) -> Any:
     return body
 
 
-def _values(parts: list[str | None], reader: _Reader) -> list[Any]:
+def _values(parts: list[str | None], reader: _Reader, literals: list[str]) -> list[Any]:
     """The values in the parts ``_VALUES.split`` cut a document into, read as the line by line
-    reader reads the rest of an entry's line."""
+    reader reads the rest of an entry's line (``literals``: the blocks ``_cut_literals`` cut out)."""
     get = reader.scalars.get
     return [int(whole) if whole is not None else float(decimal) if decimal is not None
-            else value if (value := get(other, _MISS)) is not _MISS else _value(other, reader)
+            else value if (value := get(other, _MISS)) is not _MISS else _value(other, reader, literals)
             for whole, decimal, other in zip(parts[1::4], parts[2::4], parts[3::4], strict=True)]
 
 
-def _value(text: str, reader: _Reader) -> Any:
+def _value(text: str, reader: _Reader, literals: list[str]) -> Any:
+    if text[:1] == _LITERAL:
+        return literals[int(text[1:])]
     if text == "{}":
         return {}
     if text == "[]":
         return []
     return reader.scalar(text, 0)
+
+
+def _cut_literals(text: str, reader: _Reader, literals: list[str]) -> str | None:
+    """``text`` with each literal block scalar (header and lines) replaced by ``_LITERAL`` and
+    its number in ``literals``, where its value goes, as the line by line reader reads it;
+    None when a block is not one it reads."""
+    lines = reader.lines
+    out: list[str] = []
+    done = 0  # the lines before this one are in out
+    for match in _LITERAL_HEADER.finditer(text):
+        if text[match.start() - 1:match.start()] not in (":", "-"):
+            continue
+        i = text.count("\n", 0, match.start())
+        if i < done:  # a line of a block already cut out
+            continue
+        header = match.group(1)
+        line = lines[i]
+        rest = line.lstrip(" ")
+        col = len(line) - len(rest)  # the column of the collection holding the block
+        dashes = 0
+        while rest.startswith("- "):
+            rest = rest[2:]
+            dashes += 1
+        if rest == header:  # "- |": a sequence's item
+            col += 2 * max(dashes - 1, 0)
+        elif rest.endswith(": " + header) and len(rest) > len(header) + 2:  # "key: |": a mapping's value
+            col += 2 * dashes
+        else:  # "|" inside a scalar ("a - |"): not a header
+            continue
+        try:
+            value, end = reader.literal(header, i, col)
+        except (NotCanonical, ValueError):
+            return None
+        out += lines[done:i]
+        out.append(f"{lines[i][:-len(header)]}{_LITERAL}{len(literals)}")
+        literals.append(value)
+        done = end
+    out += lines[done:]
+    out.append("")
+    return "\n".join(out)
 
 
 def _is_mapping_entry(text: str) -> bool:

@@ -146,6 +146,8 @@ def test_numbers_and_constants_read_fast(number):
 
 
 CANONICAL_BY_HAND = [
+    b"- |-\n  line\n  break\n",
+    b"a:\n- |-\n  x\n  y\n- |\n  z\n- - |+\n    w\n\n  - k: |2-\n       v\n      u\nb: 1\n",
     b"a: |+\n  x\n\n\nb: 1\n",
     b"a: |-\n  x\n\n\nb: 1\n",
     b"a: |\n  x\n\n\nb: 1\n",
@@ -296,7 +298,8 @@ def test_records_of_one_skeleton_are_read_by_their_shape():
         return {"id": f"run-{i}", "params": {"lr": i / 7, "opt": "adam", "n": i}, "tags": {},
                 "metrics": {"loss": {"last": i * 0.5, "step": i}}, "ok": i % 2 == 0,
                 "command": ["python", "train.py", "--lr", str(i / 7), i, {} if i % 2 else []],
-                "notes": [{"text": f"run {i}: lr {i / 7}", "at": i}]}
+                "notes": [{"text": f"run {i}: lr {i / 7}", "at": i}, {"text": f"over\n{i} lines\n"}],
+                "hypothesis": f"two\nlines {i}" if i % 2 else f" led by a space\n{i}"}
 
     fastyaml.parse(yamlio.dump(record(0)))
     fastyaml.parse(yamlio.dump(record(1)))  # the skeleton seen again: its shape is compiled
