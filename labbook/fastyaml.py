@@ -495,7 +495,9 @@ class _Reader:
 
 # -- shapes: documents that differ only in their values ---------------------------
 # Records of one experiment differ mostly in their values: the same keys on the same
-# lines. The skeleton of a document (each line's value cut out after its first ": ")
+# lines. The values of a document are the rest of each line after its first ": ", each
+# sequence item that is one scalar, and each literal block (cut out first, and read by
+# _Reader.literal); the document with its values cut out is its skeleton. A skeleton
 # is read once, line by line, with a quoted marker standing for each value; that gives
 # its shape, where each marker is a slot. A document with a known skeleton is then
 # read by resolving its values as scalars and filling them into the shape. A value
