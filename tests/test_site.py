@@ -220,3 +220,34 @@ def test_the_history_chart_starts_on_a_metric_logged_over_steps():
     assert table["history_metric"] == "metrics.loss"
     single = context.experiment_table([run("a", {"accuracy": 1})])
     assert single["history_metric"] == single["default_metric"] == "metrics.accuracy"
+
+
+def test_serve_rebuilds_when_a_run_lands(notebook, tmp_path):
+    """`labbook site serve` shows a run logged while it serves, and leaves the checkout alone."""
+    import signal
+    import time
+    import urllib.request
+
+    repo, _ = notebook
+    before = user_state(repo)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-m", "labbook", "site", "serve", "-o", str(tmp_path / "out"),
+                               "--port", "0"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line
+        page = urllib.request.urlopen(url.group(0) + "index.html", timeout=10).read().decode()
+        assert "a run logged while serving" not in page
+        with labbook.start_run(name="a run logged while serving"):
+            labbook.log_metric("loss", 0.1)
+        deadline = time.monotonic() + 60
+        while "a run logged while serving" not in page and time.monotonic() < deadline:
+            time.sleep(0.5)
+            page = urllib.request.urlopen(url.group(0) + "index.html", timeout=10).read().decode()
+        assert "a run logged while serving" in page
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+    assert user_state(repo) == before
