@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from yamldocs import same, with_other_scalars
 
 import labbook
-from labbook import fastyaml, yamlio
+from labbook import fastyaml, yamlio, yamlreader
 from labbook.errors import FormatError
 
 TRICKY = ["no", "No", "on", "off", "yes", "y", "n", "true", "False", "null", "Null", "~", "", " ", "  x",
@@ -271,7 +271,7 @@ def test_load_takes_the_fast_path_for_what_dump_writes():
 
 def test_both_paths_resolve_plain_scalars_with_the_same_table():
     theirs = yamlio._Loader.yaml_implicit_resolvers
-    assert fastyaml._table(fastyaml._DEFAULT_RESOLVERS) == fastyaml._table(theirs)
+    assert yamlreader.table(yamlreader.DEFAULT_RESOLVERS) == yamlreader.table(theirs)
 
 
 def test_a_real_run_record_reads_through_the_fast_path(repo: Path):
@@ -303,7 +303,7 @@ def test_records_of_one_skeleton_are_read_by_their_shape():
 
     fastyaml.parse(yamlio.dump(record(0)))
     fastyaml.parse(yamlio.dump(record(1)))  # the skeleton seen again: its shape is compiled
-    with mock.patch.object(fastyaml._Reader, "mapping", side_effect=AssertionError("read line by line")):
+    with mock.patch.object(yamlreader.Reader, "mapping", side_effect=AssertionError("read line by line")):
         for i in range(2, 5):
             assert same(fastyaml.parse(yamlio.dump(record(i))), record(i))
 
