@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import yaml
 
 from .errors import FormatError
+from .yamlreader import plain_tag
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
@@ -67,16 +68,7 @@ class _Loader(yaml.CSafeLoader):
         if kind is yaml.ScalarNode:
             if not implicit[0]:
                 return _STR
-            tag = _PLAIN_TAGS.get(value)
-            if tag is None:
-                tag = _STR
-                for candidate, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
-                    if regexp.match(value):
-                        tag = candidate
-                        break
-                if len(_PLAIN_TAGS) < 100_000:
-                    _PLAIN_TAGS[value] = tag
-            return tag
+            return _PLAIN_TAGS.get(value) or plain_tag(value, self.yaml_implicit_resolvers, _PLAIN_TAGS)
         return _SEQ if kind is yaml.SequenceNode else _MAP
 
 

@@ -336,16 +336,7 @@ class Reader:
 
     def plain(self, text: str) -> Any:
         """A plain scalar's value, resolved and converted as yamlio's slow path does."""
-        tags = self.tags
-        tag = tags.get(text)
-        if tag is None:
-            tag = _STR
-            for candidate, regexp in self.resolvers.get(text[:1], ()):
-                if regexp.match(text):
-                    tag = candidate
-                    break
-            if len(tags) < _MEMO_LIMIT:
-                tags[text] = tag
+        tag = self.tags.get(text) or plain_tag(text, self.resolvers, self.tags)
         if tag == _STR:
             return text
         if tag == _NULL:
@@ -415,6 +406,20 @@ class Reader:
         if chomp == "+":
             text += "\n" * (len(body) - end)
         return text, i
+
+
+def plain_tag(text: str, resolvers: Resolvers, tags: dict[str, str]) -> str:
+    """The tag the implicit ``resolvers`` give the plain scalar ``text``, remembered in ``tags``."""
+    tag = tags.get(text)
+    if tag is None:
+        tag = _STR
+        for candidate, regexp in resolvers.get(text[:1], ()):
+            if regexp.match(text):
+                tag = candidate
+                break
+        if len(tags) < _MEMO_LIMIT:
+            tags[text] = tag
+    return tag
 
 
 def _is_mapping_entry(text: str) -> bool:
