@@ -16,6 +16,12 @@ from typing import Any, ClassVar
 import yaml
 
 from .errors import FormatError
+from .yamlreader import BOOL_TAG as _BOOL
+from .yamlreader import FLOAT_TAG as _FLOAT
+from .yamlreader import INT_TAG as _INT
+from .yamlreader import NULL_TAG as _NULL
+from .yamlreader import STR_TAG as _STR
+from .yamlreader import TRUE_WORDS as _TRUE
 from .yamlreader import plain_tag
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -45,14 +51,8 @@ def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
-_TRUE = {"yes", "true", "on", "y"}
 _PLAIN_TAGS: dict[str, str] = {}  # plain scalar text → resolved tag (keys repeat a lot)
 
 

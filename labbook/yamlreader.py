@@ -32,12 +32,12 @@ class NotCanonical(Exception):
     """The input is outside the subset this reader fully understands."""
 
 
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-_TRUE = {"yes", "true", "on", "y"}
+STR_TAG = "tag:yaml.org,2002:str"
+INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+NULL_TAG = "tag:yaml.org,2002:null"
+TRUE_WORDS = {"yes", "true", "on", "y"}
 _NAN = yaml.constructor.SafeConstructor.nan_value  # the very values PyYAML's constructor returns
 _INF = yaml.constructor.SafeConstructor.inf_value
 _MAX_DEPTH = 90  # yamlio refuses more than 100 levels; deeper documents take the slow path
@@ -337,18 +337,18 @@ class Reader:
     def plain(self, text: str) -> Any:
         """A plain scalar's value, resolved and converted as yamlio's slow path does."""
         tag = self.tags.get(text) or plain_tag(text, self.resolvers, self.tags)
-        if tag == _STR:
+        if tag == STR_TAG:
             return text
-        if tag == _NULL:
+        if tag == NULL_TAG:
             return None
-        if tag == _BOOL:
-            return text.lower() in _TRUE
-        if tag == _INT:
+        if tag == BOOL_TAG:
+            return text.lower() in TRUE_WORDS
+        if tag == INT_TAG:
             digits = text.lstrip("-+")
             if digits.isdigit() and (digits == "0" or digits[0] != "0"):
                 return int(text)
             raise NotCanonical("a rarer form of integer")
-        if tag == _FLOAT:
+        if tag == FLOAT_TAG:
             if "_" in text or ":" in text:
                 raise NotCanonical("a rarer form of float")
             ending = text[-3:].lower()
@@ -412,7 +412,7 @@ def plain_tag(text: str, resolvers: Resolvers, tags: dict[str, str]) -> str:
     """The tag the implicit ``resolvers`` give the plain scalar ``text``, remembered in ``tags``."""
     tag = tags.get(text)
     if tag is None:
-        tag = _STR
+        tag = STR_TAG
         for candidate, regexp in resolvers.get(text[:1], ()):
             if regexp.match(text):
                 tag = candidate
