@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import workload
-from bench_logging import DEFAULT_VENV, cleanup, ensure_mlflow, fresh_repo, load_average, machine_info
+from bench_logging import (
+    DEFAULT_VENV,
+    cleanup,
+    ensure_mlflow,
+    fresh_repo,
+    load_average,
+    machine_info,
+    machine_line,
+)
 from bench_storage import wait_for_gc
 
 HERE = Path(__file__).resolve().parent
@@ -611,9 +619,8 @@ def main() -> int:
     began = time.perf_counter()
     info = machine_info()
     load_before = load_average()
-    say(f"machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, git {info['git']},"
-        f" load {load_before}; {plural(args.procs, 'process', 'es')} × {plural(args.runs, 'run')}, "
-        f"{plural(args.reps, 'repetition')}")
+    say(f"{machine_line(info, load_before)}; {plural(args.procs, 'process', 'es')} × "
+        f"{plural(args.runs, 'run')}, {plural(args.reps, 'repetition')}")
     pythons = {"labbook": sys.executable}
     if any(tool != "labbook" for tool in args.tools):
         mlflow_python = str(ensure_mlflow(args.mlflow_venv, args.mlflow_spec))

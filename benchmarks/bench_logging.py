@@ -465,6 +465,12 @@ def load_average() -> str:
         return "?"
 
 
+def machine_line(info: dict[str, str], load: str) -> str:
+    """The machine as each benchmark announces it before it starts."""
+    return (f"machine: {info.get('nproc')} cores ({info.get('cpu')}), Python {info.get('python')}, "
+            f"git {info.get('git')}, load {load}")
+
+
 # -- the figures -------------------------------------------------------------------------
 class Figures:
     """The per-repetition results of every tool, looked up by configuration."""
@@ -773,8 +779,7 @@ def main() -> None:
     began = time.perf_counter()
     info = machine_info()
     load_before = load_average()
-    say(f"machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, "
-        f"git {info['git']}, load {load_before}")
+    say(machine_line(info, load_before))
     python = ensure_mlflow(args.mlflow_venv, args.mlflow_spec) if args.store_list else None
     results: dict[str, list[dict]] = {tool: [] for tool in TOOLS}
     for rep in range(1, args.reps + 1):

@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Any
 
 import workload
-from bench_logging import DEFAULT_VENV, cleanup, ensure_mlflow, fresh_repo, load_average, machine_info
+from bench_logging import (
+    DEFAULT_VENV,
+    cleanup,
+    ensure_mlflow,
+    fresh_repo,
+    load_average,
+    machine_info,
+    machine_line,
+)
 
 TOOLS = ("labbook", "mlflow-sqlite", "mlflow-file")
 
@@ -357,8 +365,7 @@ def main() -> int:
     began = time.perf_counter()
     info = machine_info()
     load_before = load_average()
-    say(f"machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, git {info['git']},"
-        f" load {load_before}; {args.runs:,} runs per store")
+    say(f"{machine_line(info, load_before)}; {args.runs:,} runs per store")
     measured: dict[str, dict[str, Any]] = {}
     python = None
     if any(tool != "labbook" for tool in args.tools):

@@ -35,7 +35,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_logging import DEFAULT_VENV, ensure_mlflow, load_average, machine_info  # noqa: E402
+from bench_logging import DEFAULT_VENV, ensure_mlflow, load_average, machine_info, machine_line  # noqa: E402
 
 RESULTS = HERE / "results"
 BENCHMARKS = ["logging", "query", "concurrency", "site", "storage", "sync", "mlflow_compat"]
@@ -219,10 +219,8 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     info = machine_info()
     load_before = load_average()
-    print(f"machine: {info.get('nproc')} cores ({info.get('cpu')}), Python {info.get('python')}, "
-          f"git {info.get('git')}, "
-          f"load {load_before}; running {', '.join(args.selected)}" + (" with --quick" if args.quick else ""),
-          flush=True)
+    print(f"{machine_line(info, load_before)}; running {', '.join(args.selected)}"
+          + (" with --quick" if args.quick else ""), flush=True)
     mlflow_python: Path | None = None
     try:
         mlflow_python = ensure_mlflow(DEFAULT_VENV, "mlflow")
