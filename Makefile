@@ -7,13 +7,21 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench bench-quick
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs only labbook and scikit-learn; the tests need the rest (MLflow, Playwright, pyarrow…).
+$(VENV)/.venv-made:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.demo-installed: pyproject.toml $(VENV)/.venv-made
+	$(PY) -m pip install --quiet -e '.[examples]'
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.venv-made
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo-installed
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed

@@ -204,13 +204,16 @@ def site_build(output: str | None) -> None:
 
 @site_group.command("serve")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder (default: .git/labbook/site).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-def site_serve(output: str | None, port: int) -> None:
-    """Serve the journal on http://127.0.0.1:PORT, rebuilding it when the branch moves."""
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="The port; 0 picks a free one.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; 0.0.0.0 (or ::) shows the journal to your network.")
+def site_serve(output: str | None, port: int, host: str) -> None:
+    """Serve the journal on http://HOST:PORT, rebuilding it when the branch moves."""
     from .site import default_output, serve
 
     repo = tracking.repository()
-    serve.serve(repo, output or default_output(repo), port,
+    serve.serve(repo, output or default_output(repo), port, host=host,
                 on_ready=lambda url: click.echo(f"serving the journal on {url} (Ctrl-C stops)", err=True))
 
 

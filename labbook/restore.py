@@ -121,6 +121,20 @@ def _safe_target(target: Path, root: Path) -> Path:
     return final
 
 
+def _new_file_mode() -> int:
+    """The mode a file created by ``open()`` gets here: 0666 less the process umask."""
+    try:
+        with open("/proc/self/status") as status:  # read without changing it (Linux ≥ 4.7)
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic read-by-setting, put back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _restore(repo: Repository, snapshot: Snapshot, run_id: str, pointer: Artifact, target: Path,
              root: Path, force: bool) -> None:
     final = _safe_target(target, root)
@@ -136,6 +150,7 @@ def _restore(repo: Repository, snapshot: Snapshot, run_id: str, pointer: Artifac
                 raise ArtifactError(f"the bytes of {pointer.path} are missing "
                                     f"({pointer.location}: {exc})") from exc
             out.flush()
+            os.chmod(out.fileno(), _new_file_mode())  # mkstemp's 0600, made what open() would give
             os.fsync(out.fileno())
         if digest != pointer.sha256 or size != pointer.size:
             raise ArtifactError(f"the bytes of {pointer.path} do not match their sha256 "

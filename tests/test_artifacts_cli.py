@@ -143,3 +143,21 @@ def test_a_url_store_without_fsspec_names_the_extra(tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent).stdout
     assert "pip install 'labbook[fsspec]'" in out
+
+
+def test_restored_files_get_the_users_normal_mode(stored, repo: Path, tmp_path: Path):
+    """A restored file is readable as any file the user creates (umask 022 → 0644), not mkstemp's 0600."""
+    rid, _, _ = stored
+    out = tmp_path / "modes"
+    out.mkdir()
+    old = os.umask(0o022)
+    try:
+        assert invoke("get", rid, "model.bin", "-o", str(out))[0] == 0
+        assert invoke("get", rid, "plots/a.txt", "-o", str(out))[0] == 0
+        os.umask(0o077)
+        assert invoke("get", rid, "plots/sub/b.txt", "-o", str(out))[0] == 0
+    finally:
+        os.umask(old)
+    assert (out / "model.bin").stat().st_mode & 0o777 == 0o644
+    assert (out / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (out / "b.txt").stat().st_mode & 0o777 == 0o600  # the user's own stricter umask wins

@@ -160,7 +160,9 @@ def test_publish_commits_gh_pages_and_leaves_the_tree_alone(notebook, tmp_path):
     commit = publish(tracking.repository(), result.root)
     assert commit and git(repo_path, "rev-parse", "gh-pages").strip() == commit
     files = git(repo_path, "ls-tree", "-r", "--name-only", "gh-pages").splitlines()
-    assert "index.html" in files and ".nojekyll" in files and ".labbook-site.json" not in files
+    assert "index.html" in files and ".nojekyll" in files
+    assert (result.root / ".labbook-journal-entries.marshal").exists()  # the build's cache is there…
+    assert not [f for f in files if f.split("/")[-1].startswith(".labbook-")]  # …and is not published
     assert publish(tracking.repository(), result.root) is None  # nothing changed
     assert user_state(repo_path) == before
 
@@ -251,3 +253,36 @@ def test_serve_rebuilds_when_a_run_lands(notebook, tmp_path):
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
     assert user_state(repo) == before
+
+
+def test_serve_a_busy_port_is_one_line_and_host_is_honoured(notebook, tmp_path):
+    """A busy port is a one-line error before any build; --host binds where asked and prints that URL."""
+    import socket
+    import urllib.request
+
+    repo, _ = notebook
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "labbook", "site", "serve", "-o", str(tmp_path / "o"),
+                               "--port", str(port)], cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"labbook: error: port {port} on 127.0.0.1 is in use by another program; "
+        "choose another with --port, or --port 0 for any free port"]
+    assert not (tmp_path / "o" / "index.html").exists()
+    server = subprocess.Popen([sys.executable, "-m", "labbook", "site", "serve", "-o", str(tmp_path / "out"),
+                               "--port", "0", "--host", "127.0.0.2"], cwd=repo, env=env,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.2:\d+/", line)
+        assert url, line
+        assert b"<html" in urllib.request.urlopen(url.group(0) + "index.html", timeout=10).read()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
