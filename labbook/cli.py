@@ -377,8 +377,9 @@ def run_command(experiment, name, hypothesis, params, tags, metrics_file, log_by
     outcome = tracking.run_command(list(command), experiment=experiment, name=name,
                                    hypothesis=hypothesis, params=params, tags=tags,
                                    metrics_file=metrics_file, log_bytes=log_bytes)
+    why = f": {outcome.launch_error}" if outcome.launch_error else ""
     click.echo(f"labbook: run {outcome.run_id[:8]} ({outcome.name}) {outcome.status}, "
-               f"exit status {outcome.exit_status}", err=True)
+               f"exit status {outcome.exit_status}{why}", err=True)
     sys.exit(outcome.exit_status)
 
 

@@ -10,6 +10,8 @@ the same params, as a new run made like ``labbook run`` makes one, tagged
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,6 +45,7 @@ class Reproduction:
     outcome: runner.Outcome
     rtol: float
     metrics: list[MetricComparison] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was adapted or looks wrong, said first
 
     @property
     def exit_status(self) -> int:
@@ -51,8 +54,10 @@ class Reproduction:
         return 1 if any(m.moved for m in self.metrics) else 0
 
     def lines(self) -> list[str]:
-        out = [f"reproduced {self.original[:8]} as {self.outcome.run_id[:8]} ({self.outcome.name}): "
-               f"{self.outcome.status}"]
+        why = f" ({self.outcome.launch_error})" if self.outcome.launch_error else ""
+        out = [f"note: {note}" for note in self.notes]
+        out.append(f"reproduced {self.original[:8]} as {self.outcome.run_id[:8]} ({self.outcome.name}): "
+                   f"{self.outcome.status}, exit status {self.outcome.exit_status}{why}")
         for m in self.metrics:
             new = "missing" if m.reproduced is None else f"{m.reproduced:.6g}"
             mark = "MOVED" if m.moved else "same"
@@ -61,6 +66,45 @@ class Reproduction:
         moved = sum(m.moved for m in self.metrics)
         out.append(f"{moved} of {len(self.metrics)} metrics moved beyond rtol {self.rtol:g}")
         return out
+
+
+_PYTHON = re.compile(r"python(\d+(\.\d+)*)?")
+
+
+def runnable_command(command: list[str]) -> tuple[list[str], list[str]]:
+    """The command to run here, and notes on what was changed.
+
+    A recorded interpreter that is missing here (another machine, another venv) is
+    replaced by the same name on PATH, else ``python3``, else ``python``.
+    """
+    program = command[0]
+    if not os.path.isabs(program) or os.access(program, os.X_OK):
+        return command, []
+    name = os.path.basename(program)
+    if not _PYTHON.fullmatch(name):
+        return command, []
+    for candidate in dict.fromkeys((name, "python3", "python")):
+        found = shutil.which(candidate)
+        if found:
+            return [found, *command[1:]], [f"the recorded interpreter {program} is missing here; "
+                                           f"using {found} from PATH"]
+    return command, [f"the recorded interpreter {program} is missing here, and no python is on PATH"]
+
+
+def missing_inputs(command: list[str], cwd: Path, here: Path) -> list[str]:
+    """Notes on files the command names that its commit lacks but the checkout has (untracked)."""
+    notes = []
+    for arg in command[1:]:
+        if arg.startswith("-") or os.path.isabs(arg) or "\0" in arg:
+            continue
+        try:
+            in_commit, in_checkout = (cwd / arg).exists(), (here / arg).is_file()
+        except (OSError, ValueError):
+            continue
+        if not in_commit and in_checkout:
+            notes.append(f"{arg} is not in the run's commit (was it untracked?); commit it so the "
+                         "run can be reproduced")
+    return notes
 
 
 def relative_difference(a: float, b: float) -> float:
@@ -108,8 +152,10 @@ def reproduce(repo: Repository, run: str, rtol: float = 1e-6,
             cwd = Path(tree, original.code.cwd or ".").resolve()
             if not cwd.is_relative_to(tree.resolve()) or not cwd.is_dir():
                 raise InvalidValue(f"the run's folder {original.code.cwd!r} is not in its commit")
+            command, notes = runnable_command(original.command)
+            notes += missing_inputs(command, cwd, Path(repo.git.toplevel or ".", original.code.cwd or "."))
             outcome = runner.run_command(
-                inner, original.command,
+                inner, command,
                 experiment=experiment.name if experiment else original.experiment,
                 name=f"{original.name}-repro", hypothesis=f"reproduces {original.name} "
                 f"({original.id[:8]})", params=original.params,
@@ -119,7 +165,7 @@ def reproduce(repo: Repository, run: str, rtol: float = 1e-6,
         finally:
             inner.close()
     again = lifecycle.load(repo, outcome.run_id).record
-    result = Reproduction(original.id, outcome, rtol)
+    result = Reproduction(original.id, outcome, rtol, notes=notes)
     for key, summary in original.metrics.items():
         new = again.metrics.get(key)
         rel = math.inf if new is None else relative_difference(summary.last, new.last)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
+import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -128,11 +131,14 @@ class Run:
                  tb: object) -> None:
         if not self.active:
             return
+        failed = exc_type is not None and not issubclass(exc_type, KeyboardInterrupt)
+        if failed:
+            self.keep_traceback(exc)
         if self.attached:
             self.detach()
         elif exc_type is None:
             self.end()
-        elif issubclass(exc_type, KeyboardInterrupt):
+        elif not failed:
             self.end("KILLED", error="KeyboardInterrupt")
         else:
             self.end("FAILED", error=error_summary(exc))
@@ -270,6 +276,24 @@ class Run:
             pointer = Artifact(path=name, size=size, sha256=digest, location="store")
         self._log({"e": "a", "a": record.to_plain(pointer), "b": blob})
         return pointer
+
+    def keep_traceback(self, exc: BaseException | None) -> None:
+        """Store the full traceback of ``exc`` as the artifact ``traceback.txt`` (capped at
+        TRACEBACK_BYTES, head and tail); a failure to store it never hides ``exc``."""
+        if exc is None or not self.active:
+            return
+        text = "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace")
+        if len(text) > TRACEBACK_BYTES:
+            half = TRACEBACK_BYTES // 2
+            text = text[:half] + b"\n[... traceback cut ...]\n" + text[-half:]
+        try:
+            with tempfile.TemporaryDirectory(prefix="labbook-traceback-") as folder:
+                path = Path(folder, TRACEBACK_ARTIFACT)
+                path.write_bytes(text)
+                self.log_artifact(path)
+        except Exception as problem:  # the run's own error matters more than its traceback
+            print(f"labbook: could not keep the traceback of run {self.id[:8]}: {problem}",
+                  file=sys.stderr)
 
     # -- ending -------------------------------------------------------------------
     def end(self, status: str = "FINISHED", error: str | None = None, *,
@@ -429,6 +453,10 @@ def _default_artifact_name(path: Path) -> str:
         return path.name
     parts = path.as_posix().split("/")
     return path.name if ".." in parts else path.as_posix()
+
+
+TRACEBACK_ARTIFACT = "traceback.txt"
+TRACEBACK_BYTES = 256 * 1024
 
 
 def error_summary(exc: BaseException | None) -> str:

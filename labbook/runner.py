@@ -57,6 +57,7 @@ class Outcome:
     name: str
     status: str
     exit_status: int  # what ``labbook run`` exits with: the command's status, 128+N for signal N
+    launch_error: str | None = None  # why the command could not start at all
 
 
 @dataclass
@@ -152,7 +153,7 @@ def execute(command: list[str], env: dict[str, str], cwd: str | None, log_bytes:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, process_group=None if interactive else 0)
     except OSError as exc:
-        return Finished(127, None, b"", launch_error=f"could not start {command[0]!r}: {exc}")
+        return Finished(127, None, b"", launch_error=launch_error(command[0], exc))
     forwarded: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
@@ -254,6 +255,16 @@ class CappedLog:
             return bytes(self.head) + marker + bytes(self.tail)
 
 
+def launch_error(program: str, exc: OSError) -> str:
+    """Why ``program`` could not be started, in words a user can act on."""
+    if isinstance(exc, FileNotFoundError):
+        where = "no such file" if "/" in program else "no such command on PATH"
+        return f"could not start {program!r}: {where}"
+    if isinstance(exc, PermissionError):
+        return f"could not start {program!r}: permission denied (is it executable? chmod +x)"
+    return f"could not start {program!r}: {exc.strerror or exc}"
+
+
 def verdict(done: Finished) -> tuple[str, str | None, int]:
     """The run's status, error and ``labbook run``'s exit status for a finished child."""
     if done.launch_error is not None:
@@ -287,7 +298,7 @@ def finish(repo: Repository, run_id: str, done: Finished, metrics_file: str | No
     finally:
         run.record.exit_code = code
         run.end(status, error=error)
-    return Outcome(run.id, run.name, status, code)
+    return Outcome(run.id, run.name, status, code, done.launch_error)
 
 
 def _log_metrics_file(run: Run, path: str) -> None:

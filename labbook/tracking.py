@@ -89,7 +89,7 @@ class _State:
             if issubclass(kind, KeyboardInterrupt):
                 _end_open_runs("KILLED", "KeyboardInterrupt")
             else:
-                _end_open_runs("FAILED", error_summary(exc))
+                _end_open_runs("FAILED", error_summary(exc), exc)
             previous(kind, exc, tb)
 
         sys.excepthook = hook
@@ -100,10 +100,12 @@ _state = _State()
 _hooks_installed = False
 
 
-def _end_open_runs(status: str, error: str | None) -> None:
+def _end_open_runs(status: str, error: str | None, exc: BaseException | None = None) -> None:
     for run in reversed(list(_state.stack)):
         _state.pop(run)
         try:
+            if exc is not None:
+                run.keep_traceback(exc)
             if run.attached:
                 run.detach()  # a child of `labbook run`: the parent decides the status
             else:

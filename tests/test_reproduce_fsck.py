@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -155,3 +156,44 @@ def test_reproduce_and_fsck_commands_are_thin_adapters():
     call.assert_called_once_with(True)
     assert (result.exit_code, result.output) == (0, "checked 2 runs, 0 artifacts, 0 experiments: "
                                                     "no problems\n")
+
+
+def set_command(run_id: str, command: list[str]) -> None:
+    """Rewrite a run's recorded command on the branch, as a hand edit would."""
+    path = record.run_path(run_id)
+    repo = tracking.repository()
+    rec = record.run_from_yaml(repo.store.snapshot().read(path), path)
+    rec.command = command
+    repo.commit({path: record.run_to_yaml(rec)}, "edit the command by hand")
+
+
+def test_reproduce_on_another_machine_finds_python_and_names_untracked_inputs(repo: Path, monkeypatch):
+    """The recorded interpreter is gone (another venv): python3 on PATH is used, and said; a file
+    the command names that was never committed is pointed out, and the failure says why."""
+    commit_child(repo)
+    (repo / "src" / "extra.py").write_text("print('untracked')\n")  # never committed
+    monkeypatch.chdir(repo / "src")
+    assert invoke("run", "-n", "moved", "-p", "scale=2", "--", sys.executable, "child.py", "extra.py")[0] == 0
+    original = labbook.get_run("moved")
+    gone = "/nonexistent/venv/bin/python3.11"
+    venv_bin = str(Path(sys.executable).parent)  # this machine's interpreter, found on PATH
+    monkeypatch.setenv("PATH", venv_bin + os.pathsep + os.environ["PATH"])
+    set_command(original.id, [gone, "child.py", "extra.py"])  # as if made on another machine
+    code, out = invoke("reproduce", "moved")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == (f"note: the recorded interpreter {gone} is missing here; "
+                        f"using {venv_bin}/python3.11 from PATH")
+    assert lines[1] == ("note: extra.py is not in the run's commit (was it untracked?); commit it so "
+                        "the run can be reproduced")
+    assert "score: 2 → 2" in out
+
+
+def test_reproduce_prints_why_the_command_could_not_start(repo: Path, monkeypatch):
+    commit_child(repo)
+    monkeypatch.chdir(repo / "src")
+    assert invoke("run", "-n", "tool", "-p", "scale=1", "--", sys.executable, "child.py")[0] == 0
+    set_command(labbook.get_run("tool").id, ["/opt/gone/bin/trainer", "child.py"])
+    code, out = invoke("reproduce", "tool")
+    assert code == 127
+    assert ("FAILED, exit status 127 (could not start '/opt/gone/bin/trainer': no such file)" in out)

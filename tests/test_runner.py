@@ -164,11 +164,55 @@ def test_output_log_is_capped(repo: Path):
     assert "[… 9000 bytes skipped …]" in data
 
 
-def test_a_missing_command_fails_the_run(repo: Path):
-    result = CliRunner().invoke(cli, ["run", "--", "/no/such/program"])
-    assert result.exit_code == 127
+def test_a_missing_command_fails_the_run_and_says_why(repo: Path):
+    proc = labbook_run(repo, "--", "nosuchcommand-xyz", "--flag")
+    assert proc.returncode == 127
+    assert proc.stderr.strip().endswith(
+        "FAILED, exit status 127: could not start 'nosuchcommand-xyz': no such command on PATH")
     run = only_run(repo)
-    assert run.status == "FAILED" and "could not start" in run.record.error
+    assert run.status == "FAILED"
+    assert run.record.error == "could not start 'nosuchcommand-xyz': no such command on PATH"
+    (repo / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    proc = labbook_run(repo, "--", "./script.sh")
+    assert proc.returncode == 127
+    assert "could not start './script.sh': permission denied (is it executable? chmod +x)" in proc.stderr
+
+
+def test_an_exception_keeps_its_full_traceback(repo: Path):
+    """The record keeps the last line; the artifact traceback.txt keeps every frame."""
+    labbook.set_repository(repo)
+
+    def inner():
+        raise ValueError("deep down")
+
+    with pytest.raises(ValueError), labbook.start_run(name="crashes") as run:
+        labbook.log_metric("loss", 1.0)
+        inner()
+    got = labbook.get_run(run.id)
+    assert got.status == "FAILED" and got.record.error == "ValueError: deep down"
+    assert [a.path for a in got.record.artifacts] == ["traceback.txt"]
+    out = CliRunner().invoke(cli, ["get", run.id, "traceback.txt", "-o", str(repo / ".." / "tb.txt")])
+    assert out.exit_code == 0, out.output
+    text = (repo / ".." / "tb.txt").read_text()
+    assert text.startswith("Traceback (most recent call last):")
+    assert "in inner" in text and 'raise ValueError("deep down")' in text
+    assert text.rstrip().endswith("ValueError: deep down")
+
+
+def test_an_uncaught_exception_in_a_script_keeps_its_traceback(repo: Path):
+    write_child(repo, """
+        labbook.start_run(name="uncaught")
+        def step():
+            raise KeyError("missing column")
+        step()
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "child.py"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "KeyError" in proc.stderr
+    run = only_run(repo)
+    assert run.status == "FAILED" and run.record.error == "KeyError: 'missing column'"
+    assert [a.path for a in run.record.artifacts] == ["traceback.txt"]
 
 
 def test_run_command_is_a_thin_adapter(repo: Path, monkeypatch: pytest.MonkeyPatch):
