@@ -29,6 +29,7 @@ from .run import Run
 from .tracking import (
     active_run,
     conclude,
+    define_metric,
     end_run,
     get_metric_history,
     get_run,
@@ -69,6 +70,7 @@ __all__ = [
     "active_run",
     "autolog",
     "conclude",
+    "define_metric",
     "end_run",
     "get_metric_history",
     "get_run",

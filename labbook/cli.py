@@ -127,7 +127,7 @@ def compare(runs: tuple[str, ...]) -> None:
     from . import display, query  # pandas loads only for the commands that read runs
 
     records = query.run_records(tracking.repository(), runs)
-    goals = {key: display.metric_goal(key) for rec in records for key in rec.metrics}
+    goals = query.record_goals(tracking.repository(), records)
     click.echo(display.render_compare(records, goals, _width()), nl=False)
 
 
@@ -160,15 +160,22 @@ def export(experiments, filter_string, show_all, fmt, output) -> None:
     click.echo(f"wrote {len(frame)} runs to {output}", err=True)
 
 
+def _mode(maximise: bool, minimise: bool) -> str | None:
+    if maximise and minimise:
+        raise click.UsageError("--max and --min contradict each other")
+    return "max" if maximise else "min" if minimise else None
+
+
 @cli.command()
-@click.option("--metric", metavar="KEY", help="Also show the best value of this metric.")
-@click.option("--max", "maximise", is_flag=True, help="Best means highest (default: lowest).")
+@click.option("--metric", metavar="KEY", help="Also show the best value of this metric (by its goal).")
+@click.option("--max", "maximise", is_flag=True, help="Best means highest, whatever the goal.")
+@click.option("--min", "minimise", is_flag=True, help="Best means lowest, whatever the goal.")
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
-def experiments(metric: str | None, maximise: bool, fmt: str) -> None:
+def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) -> None:
     """List experiments: question, run count, last activity, best value of a metric."""
     from . import display  # pandas loads only for the commands that read runs
 
-    frame = tracking.list_experiments(metric, "max" if maximise else "min")
+    frame = tracking.list_experiments(metric, _mode(maximise, minimise))
     click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
@@ -334,7 +341,7 @@ def describe(experiment: str, question: str) -> None:
 
 @cli.group()
 def experiment() -> None:
-    """Create or rename an experiment."""
+    """Create or rename an experiment, or declare its metrics' goals."""
 
 
 @experiment.command("create")
@@ -346,6 +353,26 @@ def experiment_create(name: str, description: str | None) -> None:
 
     exp = notebook.create_experiment(tracking.repository(), name, description)
     click.echo(f"created experiment {exp.name}")
+
+
+@experiment.command("metric")
+@click.argument("experiment_name", metavar="EXPERIMENT")
+@click.argument("metric")
+@click.option("--goal", type=click.Choice(["max", "min", "maximize", "minimize"]),
+              help="Which way the metric is better.")
+@click.option("--summary", type=click.Choice(["last", "min", "max", "mean"]),
+              help="The value that stands for a run (default: last).")
+@click.option("--step-metric", metavar="KEY", help="Another metric to use as this one's x axis.")
+@click.option("--key", "key_metric", is_flag=True, help="Make it a key metric, shown first.")
+def experiment_metric(experiment_name: str, metric: str, goal: str | None, summary: str | None,
+                      step_metric: str | None, key_metric: bool) -> None:
+    """Declare what METRIC means in EXPERIMENT: its goal, summary, x axis, key metric."""
+    spec = tracking.define_metric(metric, goal, summary=summary, step_metric=step_metric,
+                                  key=key_metric, experiment=experiment_name)
+    said = [f"goal {spec.goal}" if spec.goal else "no goal",
+            f"summary {spec.summary}" if spec.summary else "",
+            f"x axis {spec.step_metric}" if spec.step_metric else "", "key metric" if spec.key else ""]
+    click.echo(f"{experiment_name}: {metric} — " + ", ".join(part for part in said if part))
 
 
 @experiment.command("rename")
@@ -426,15 +453,18 @@ def fsck_command(do_recover: bool) -> None:
 
 @cli.command("log")
 @click.argument("rev_range", default="HEAD")
-@click.option("--metric", metavar="KEY", help="Also show the best value of this metric at each commit.")
-@click.option("--max", "maximise", is_flag=True, help="Best means highest (default: lowest).")
+@click.option("--metric", metavar="KEY",
+              help="Also show the best value of this metric at each commit (by its goal).")
+@click.option("--max", "maximise", is_flag=True, help="Best means highest, whatever the goal.")
+@click.option("--min", "minimise", is_flag=True, help="Best means lowest, whatever the goal.")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
-def log_command(rev_range: str, metric: str | None, maximise: bool, limit: int, fmt: str) -> None:
+def log_command(rev_range: str, metric: str | None, maximise: bool, minimise: bool, limit: int,
+                fmt: str) -> None:
     """Code commits of REV_RANGE (default HEAD), newest first, with the runs made at each."""
     from . import display  # pandas loads only for the commands that read runs
 
-    frame = tracking.code_log(rev_range, metric, "max" if maximise else "min", limit)
+    frame = tracking.code_log(rev_range, metric, _mode(maximise, minimise), limit)
     click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 

@@ -10,7 +10,7 @@ import fnmatch
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,7 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import InvalidValue
-from .record import RunRecord
+from .goals import MAXIMIZE, MINIMIZE, NO_GOAL, Goal
+from .record import MetricSummary, RunRecord
 
 FORMATS = ("table", "csv", "json", "markdown")
 DEFAULT_LS_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "verdict"]
@@ -179,8 +180,9 @@ def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
 
 
-def render_compare(records: list[RunRecord], goals: dict[str, str], width: int | None = None) -> str:
-    """Runs side by side: params (differences marked *) and metrics (best marked ★)."""
+def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: int | None = None) -> str:
+    """Runs side by side: params (differences marked *) and metrics (best marked ★ where the
+    metric has a goal; a goal guessed from the name is marked ~)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("")
     for rec in records:
@@ -192,21 +194,28 @@ def render_compare(records: list[RunRecord], goals: dict[str, str], width: int |
         values = [r.params.get(key) for r in records]
         differs = len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
         table.add_row(f"{'* ' if differs else '  '}params.{key}", *(cell(v) for v in values))
+    inferred = False
     for key in sorted({k for r in records for k in r.metrics}):
-        values = [r.metrics[key].last if key in r.metrics else None for r in records]
-        known = [v for v in values if v is not None and not math.isnan(v)]
-        best = (max(known) if goals.get(key) == "max" else min(known)) if known else None
-        table.add_row(f"  metrics.{key}", *((cell(v) + (" ★" if v == best and len(known) > 1 else ""))
-                                           for v in values))
-    return _to_text(table, width) + "* params that differ · ★ best value " \
-        "(lowest, or highest for metrics named like accuracy, r2, auc, f1, precision, recall)\n"
+        goal = goals.get(key, NO_GOAL)
+        values = [run_value(r.metrics[key], goal) if key in r.metrics else None for r in records]
+        best = goal.best(values) if sum(v is not None for v in values) > 1 else None
+        arrow = {MAXIMIZE: " ↑", MINIMIZE: " ↓"}.get(goal.goal or "", "")
+        inferred |= bool(arrow) and not goal.declared
+        label = f"  metrics.{key}{arrow}{'' if goal.declared or not arrow else '~'}"
+        table.add_row(label, *((cell(v) + (" ★" if best is not None and v == best else "")) for v in values))
+    legend = "* params that differ · ★ best value by the metric's goal (↑ higher, ↓ lower is better)"
+    if inferred:
+        legend += "\n~ goal guessed from the name; declare it: labbook experiment metric EXP KEY --goal max"
+    return _to_text(table, width) + legend + "\n"
 
 
-def metric_goal(key: str) -> str:
-    """'max' for metrics where higher is better (by name), else 'min'."""
-    lowered = key.lower()
-    higher = ("acc", "r2", "auc", "f1", "precision", "recall", "score", "iou", "map", "bleu")
-    return "max" if any(word in lowered for word in higher) else "min"
+def run_value(summary: MetricSummary, goal: Goal) -> float:
+    """The value that stands for a run: the last, or the min or max when the metric says so."""
+    if goal.summary == "min":
+        return summary.min
+    if goal.summary == "max":
+        return summary.max
+    return summary.last
 
 
 def render_diff(a: RunRecord, b: RunRecord, code_diff: str | None,

@@ -14,7 +14,8 @@ sides changed. docs/sync.md describes the rules for users:
   keep the local value and put the other side's in the record's ``conflicts``
   list; the later conclusion wins (the other goes to ``conflicts``); artifacts
   are a union by path;
-* an experiment changed on both sides: the local name and description, the
+* an experiment changed on both sides: declared metric goals merged field by field,
+  the local name and description, the
   earlier ``created`` (the other description is quoted in the merge message);
 * any other file changed on both sides: the local version (the message names
   the other blob).
@@ -337,7 +338,22 @@ def merge_experiment(slug: str, base: bytes | None, ours: bytes, theirs: bytes) 
         line = f"experiment {o.name}: kept the local description; the other was: {t.description!r}"
     out.created = min(x for x in (o.created, t.created) if x) if (o.created or t.created) else ""
     out.extra = _merge_mapping("", _get(b, "extra", {}), o.extra, t.extra, lambda *_: None)
+    out.metrics = _merge_metric_specs(_get(b, "metrics", {}), o.metrics, t.metrics)
     return record.experiment_to_yaml(out), line
+
+
+def _merge_metric_specs(base: dict[str, record.MetricSpec], ours: dict[str, record.MetricSpec],
+                        theirs: dict[str, record.MetricSpec]) -> dict[str, record.MetricSpec]:
+    """Declared metric goals, field by field: a field one side declared or changed is kept
+    (both changed it differently → the local one)."""
+    def plain(specs: dict[str, record.MetricSpec]) -> dict[str, Any]:
+        return {key: spec.to_plain() for key, spec in specs.items()}
+
+    merged: dict[str, Any] = {}
+    b, o, t = plain(base), plain(ours), plain(theirs)
+    for key in [*o, *(k for k in t if k not in o)]:
+        merged[key] = _merge_mapping(key, b.get(key, {}), o.get(key, {}), t.get(key, {}), lambda *_: None)
+    return record.metric_specs_from_plain(merged)
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import filterlang, lifecycle, record
+from . import filterlang, goals, lifecycle, record
 from .catalog import Catalog
 from .errors import InvalidValue
 from .filterlang import BoolOp, Column, Comparison, Not
@@ -54,6 +54,43 @@ def experiment_names(repo: Repository) -> dict[str, str]:
             rec = repo.experiment(slug)
             names[slug] = rec.name if rec else slug
     return names
+
+
+def metric_specs(repo: Repository, slugs: Iterable[str] | None = None) -> dict[str, record.MetricSpec]:
+    """The metrics declared by the experiments ``slugs`` (default: all of them); where two
+    experiments declare the same metric, the first in name order wins."""
+    snapshot = repo.store.snapshot()
+    wanted = None if slugs is None else set(slugs)
+    specs: dict[str, record.MetricSpec] = {}
+    for entry in sorted(snapshot.list("experiments"), key=lambda e: e.name):
+        slug = entry.name[: -len(".yaml")] if entry.name.endswith(".yaml") else None
+        if slug is None or (wanted is not None and slug not in wanted):
+            continue
+        exp = repo.experiment(slug)
+        for key, spec in (exp.metrics if exp else {}).items():
+            specs.setdefault(key, spec)
+    return specs
+
+
+def metric_goal(repo: Repository, key: str, slugs: Iterable[str] | None = None,
+                mode: str | None = None) -> goals.Goal:
+    """The goal of ``key`` in those experiments; ``mode`` "max"/"min" overrides it."""
+    if mode is not None:
+        return goals.Goal(goals.parse_goal(mode), declared=True)
+    return goals.goal_of(key, metric_specs(repo, slugs))
+
+
+def record_goals(repo: Repository, records: Iterable[record.RunRecord]) -> dict[str, goals.Goal]:
+    """The goal of every metric of ``records``, as their experiments declare (else inferred)."""
+    chosen = list(records)
+    specs = metric_specs(repo, {rec.experiment for rec in chosen})
+    return goals.goals_of({key for rec in chosen for key in rec.metrics}, specs)
+
+
+def no_goal_error(key: str) -> InvalidValue:
+    """The error for asking which run is best by a metric that has no goal."""
+    return InvalidValue(f"metric {key!r} has no known goal, so no value is best; declare one "
+                        f"(labbook experiment metric EXPERIMENT {key} --goal max) or pass --max or --min")
 
 
 def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
@@ -317,25 +354,30 @@ def load_history(repo: Repository, runs: Iterable[str], keys: Iterable[str] | No
 
 
 def experiments_frame(repo: Repository, metric: str | None = None,
-                      mode: str = "min") -> pd.DataFrame:
-    """One row per experiment: name, description, runs, last activity, best ``metric``."""
+                      mode: str | None = None) -> pd.DataFrame:
+    """One row per experiment: name, description, runs, last activity, best ``metric`` by its goal
+    in that experiment (``mode`` "max"/"min" overrides every goal)."""
     names = experiment_names(repo)
     runs = runs_frame(repo, run_view="active")
     rows = []
+    heading = f"best {metric}" if metric else None
     for slug, name in sorted(names.items(), key=lambda item: item[1].lower()):
         exp = repo.experiment(slug)
         mine = runs[runs["experiment"] == name]
         last = mine[["start_time", "end_time"]].max().max() if len(mine) else None
         row = {"experiment": name, "description": exp.description if exp else None,
                "runs": len(mine), "last_activity": last}
-        if metric:
+        if metric and heading:
             column = f"metrics.{metric}"
+            goal = metric_goal(repo, metric, [slug], mode)
             values = mine[column] if column in mine.columns else pd.Series(dtype="float64")
-            row[f"best {metric}"] = (values.min() if mode == "min" else values.max()) \
-                if values.notna().any() else None
+            if values.notna().any() and not goal.known:
+                raise no_goal_error(metric)
+            row[heading] = goal.best(values.tolist())
+            row["goal"] = goal.label
         rows.append(row)
     columns = ["experiment", "description", "runs", "last_activity"] + \
-        ([f"best {metric}"] if metric else [])
+        ([heading, "goal"] if heading else [])
     return pd.DataFrame(rows, columns=columns)
 
 

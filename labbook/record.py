@@ -32,6 +32,8 @@ STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 VERDICTS = ("supported", "refuted", "inconclusive")
 ARTIFACT_LOCATIONS = ("branch", "store")
+METRIC_GOALS = ("maximize", "minimize")
+METRIC_SUMMARIES = ("last", "min", "max", "mean")
 HEADER_PATH = "labbook.yaml"
 DEFAULT_EXPERIMENT = "default"
 
@@ -198,6 +200,26 @@ class RunRecord:
 
 
 @dataclass
+class MetricSpec:
+    """What an experiment declares about one of its metrics (``labbook.define_metric``)."""
+
+    goal: str | None = None  # "maximize" or "minimize": which way is better
+    summary: str | None = None  # which value stands for a run: last (default), min, max or mean
+    step_metric: str | None = None  # another metric to use as this one's x axis
+    key: bool = False  # one of the experiment's key metrics, shown first
+
+    def to_plain(self) -> dict[str, Any]:
+        """Only what was declared, so an experiment file stays short."""
+        out: dict[str, Any] = {}
+        for name in ("goal", "summary", "step_metric"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.key:
+            out["key"] = True
+        return out
+
+
+@dataclass
 class ExperimentRecord:
     """An experiment: a question and the runs that try to answer it."""
 
@@ -205,6 +227,7 @@ class ExperimentRecord:
     name: str
     description: str | None = None
     created: str = ""
+    metrics: dict[str, MetricSpec] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -324,10 +347,32 @@ def run_from_plain(raw: Any, path: str) -> RunRecord:
 
 
 def experiment_to_yaml(record: ExperimentRecord) -> bytes:
-    """The bytes of experiments/<slug>.yaml."""
+    """The bytes of experiments/<slug>.yaml (``metrics`` only when some are declared)."""
     data = _plain(record)
     data.pop("slug")
+    specs = {key: spec.to_plain() for key, spec in sorted(record.metrics.items())}
+    data["metrics"] = {key: plain for key, plain in specs.items() if plain}
+    if not data["metrics"]:
+        data.pop("metrics")
     return yamlio.dump({"format": FORMAT_VERSION, **data})
+
+
+def metric_specs_from_plain(raw: Any) -> dict[str, MetricSpec]:
+    """An experiment's ``metrics`` mapping, read leniently: a value outside its allowed set
+    (a goal other than maximize/minimize, a summary other than last/min/max/mean, a key
+    that is not a bool) is read as not declared, and entries that are not mappings are skipped."""
+    if not isinstance(raw, dict):
+        return {}
+    specs = {}
+    for key, entry in raw.items():
+        if not isinstance(key, str) or not isinstance(entry, dict):
+            continue
+        goal, summary, step = entry.get("goal"), entry.get("summary"), entry.get("step_metric")
+        specs[key] = MetricSpec(goal=goal if goal in METRIC_GOALS else None,
+                                summary=summary if summary in METRIC_SUMMARIES else None,
+                                step_metric=step if isinstance(step, str) and step else None,
+                                key=entry.get("key") is True)
+    return specs
 
 
 def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
@@ -338,6 +383,7 @@ def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
         raise FormatError(path, "an experiment needs a string field 'name'")
     _check_version(raw.pop("format", FORMAT_VERSION), path)
     raw.pop("slug", None)
+    raw["metrics"] = metric_specs_from_plain(raw.get("metrics"))
     return _build(ExperimentRecord, {"slug": slug, **raw}, path, "experiment")
 
 

@@ -32,6 +32,7 @@ from .journal import journal_dir
 from .record import (
     HEADER_PATH,
     ExperimentRecord,
+    MetricSpec,
     experiment_from_yaml,
     experiment_path,
     experiment_slug,
@@ -176,6 +177,36 @@ class Repository:
         exists = self.store.snapshot().entry(path) is not None
         verb = "describe" if exists else "create"
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
+        self._known_experiments[slug] = result[-1]
+        return result[-1]
+
+    def define_metric(self, experiment: str, key: str, spec: MetricSpec) -> ExperimentRecord:
+        """Declare what ``key`` means in ``experiment`` (created if missing): its goal, summary,
+        step metric and whether it is a key metric. Fields left None keep what was declared."""
+        self.ensure_experiment(experiment)
+        slug = experiment_slug(experiment)
+        path = experiment_path(slug)
+        result: list[ExperimentRecord] = []
+
+        def edit(snapshot: Snapshot) -> dict[str, bytes]:
+            data = snapshot.read(path)
+            if data is None:
+                raise InvalidValue(f"experiment {experiment!r} was removed while its metric was defined")
+            current = experiment_from_yaml(data, slug)
+            old = current.metrics.get(key, MetricSpec())
+            new = MetricSpec(goal=spec.goal or old.goal, summary=spec.summary or old.summary,
+                             step_metric=spec.step_metric or old.step_metric, key=spec.key or old.key)
+            result.append(current)
+            if new == old and key in current.metrics:
+                return {}
+            current.metrics[key] = new
+            return {path: experiment_to_yaml(current)}
+
+        declared = ", ".join(f"{name} {value}" for name, value in
+                             (("goal", spec.goal), ("summary", spec.summary),
+                              ("step metric", spec.step_metric)) if value)
+        self.commit(edit, f"experiment {experiment}: metric {key}" + (f" — {declared}" if declared else "")
+                    + (" (key metric)" if spec.key else ""))
         self._known_experiments[slug] = result[-1]
         return result[-1]
 

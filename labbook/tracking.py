@@ -18,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import lifecycle
+from . import lifecycle, validation
 from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
-from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
+from .record import DEFAULT_EXPERIMENT, METRIC_SUMMARIES, Artifact, ExperimentRecord, MetricSpec
 from .repository import Repository, open_repository
 from .run import Run, error_summary
 
@@ -158,6 +158,47 @@ def set_experiment(name: str, description: str | None = None) -> ExperimentRecor
     exp = _state.repository().ensure_experiment(name, description)
     _state.experiment = name
     return exp
+
+
+def define_metric(name: str, goal: str | None = None, *, summary: str | None = None,
+                  step_metric: str | None = None, key: bool = False,
+                  experiment: str | None = None) -> MetricSpec:
+    """Declare what metric ``name`` means in an experiment, once, for every run of it.
+
+    ``goal`` is ``"minimize"`` or ``"maximize"`` (``"min"``/``"max"`` too) and decides
+    what "best" and "better" mean everywhere labbook shows the metric; ``summary``
+    (last, min, max or mean) is the value that stands for a run; ``step_metric`` names
+    another metric as its x axis; ``key=True`` makes it a key metric, shown first. The experiment is
+    ``experiment``, else the active run's, else the current one (``set_experiment``).
+    Fields not given keep what was declared before.
+    """
+    from . import goals
+
+    checked = validation.check_key(name, "metric key")
+    spec = MetricSpec(goal=goals.parse_goal(goal) if goal is not None else None,
+                      summary=_summary_word(summary),
+                      step_metric=validation.check_key(step_metric, "step metric")
+                      if step_metric is not None else None,
+                      key=bool(key))
+    repo = _state.repository()
+    where = experiment or _active_experiment_name(repo) or _state.experiment or DEFAULT_EXPERIMENT
+    return repo.define_metric(where, checked, spec).metrics[checked]
+
+
+def _summary_word(summary: str | None) -> str | None:
+    if summary is None:
+        return None
+    if summary not in METRIC_SUMMARIES:
+        raise InvalidValue(f"summary {summary!r} is not one of {', '.join(METRIC_SUMMARIES)}")
+    return summary
+
+
+def _active_experiment_name(repo: Repository) -> str | None:
+    run = _state.current()
+    if run is None:
+        return None
+    exp = repo.experiment(run.record.experiment)
+    return exp.name if exp is not None else None
 
 
 def start_run(name: str | None = None, *, experiment: str | None = None,
@@ -340,8 +381,9 @@ def load_history(runs: Iterable[str] | str, keys: Iterable[str] | None = None) -
     return query.load_history(_state.repository(), runs, keys)
 
 
-def list_experiments(metric: str | None = None, mode: str = "min") -> pd.DataFrame:
-    """One row per experiment: name, description, run count, last activity, best metric."""
+def list_experiments(metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
+    """One row per experiment: name, description, run count, last activity, and the best value
+    of ``metric`` by its goal in that experiment (``mode`` "max" or "min" overrides the goal)."""
     from . import query
 
     return query.experiments_frame(_state.repository(), metric, mode)
@@ -393,9 +435,10 @@ def fsck(recover: bool = False) -> checks.FsckReport:
     return checks.fsck(_state.repository(), recover)
 
 
-def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str = "min",
+def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str | None = None,
              limit: int | None = 50) -> pd.DataFrame:
-    """Code commits (newest first) with the number of runs made at each and their best metric."""
+    """Code commits (newest first) with the number of runs made at each and their best metric
+    by its goal (``mode`` "max" or "min" overrides it)."""
     from . import codelog
 
     return codelog.code_log(_state.repository(), rev_range, metric, mode, limit)

@@ -382,9 +382,9 @@
       var goal = keys[k], best = null;
       runs.forEach(function (r) {
         var v = r.metrics[k] && r.metrics[k].last;
-        if (typeof v === "number" && (best === null || (goal === "max" ? v > best : v < best))) best = v;
+        if (goal && typeof v === "number" && (best === null || (goal === "max" ? v > best : v < best))) best = v;
       });
-      var tr = h("tr", {}, [h("th", {text: k + (goal === "max" ? " ↑" : " ↓")})]);
+      var tr = h("tr", {}, [h("th", {text: k + (goal === "max" ? " ↑" : goal === "min" ? " ↓" : "")})]);
       runs.forEach(function (r) {
         var m = r.metrics[k];
         var td = h("td", {class: "num" + (m && m.last === best && runs.length > 1 ? " best" : ""), text: m ? show(m.last) : "—"});

@@ -107,7 +107,7 @@ def test_export_csv_json_parquet(notebook, tmp_path: Path):
 def test_experiments_lists_best_metric(notebook):
     out = invoke("experiments", "--metric", "r2", "--max", "--format", "csv")
     assert out.splitlines()[1].startswith("diabetes,Can a linear model beat the mean?,2,")
-    assert out.splitlines()[1].endswith(",0.45")
+    assert out.splitlines()[1].endswith(",0.45,↑ max")
 
 
 def test_errors_are_one_line_with_exit_1_and_usage_is_exit_2(notebook, repo: Path):

@@ -40,7 +40,8 @@ def test_public_api_is_pinned():
         "AmbiguousRun", "ArtifactError", "BranchConflict", "FilterSyntaxError", "FormatError",
         "GitError", "get_metric_history", "list_experiments", "load_history", "search_runs",
         "InvalidValue", "LabbookError", "NoActiveRun", "NotARepository", "ParamConflict", "Run",
-        "RunNotFound", "__version__", "active_run", "autolog", "conclude", "end_run", "get_run", "init",
+        "RunNotFound", "__version__", "active_run", "autolog", "conclude", "define_metric", "end_run",
+        "get_run", "init",
         "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_param", "log_params",
         "note", "recover", "set_experiment", "set_repository", "set_tag", "set_tags",
         "start_run"])

@@ -125,7 +125,7 @@ def test_log_shows_code_history_with_runs(repo: Path):
         labbook.log_metric("loss", 0.9)
     frame = tracking.code_log("HEAD", "loss")
     assert list(frame["subject"]) == ["second version", "first"]
-    assert list(frame["runs"]) == [1, 2] and list(frame["min loss"]) == [0.9, 0.3]
+    assert list(frame["runs"]) == [1, 2] and list(frame["best loss"]) == [0.9, 0.3]  # loss: lower is better
     assert frame["commit"][1] == first[:12]
     second = git(repo, "rev-parse", "HEAD").strip()
     code, out = invoke("log", "--metric", "loss", "--max", "--format", "csv")

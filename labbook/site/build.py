@@ -57,13 +57,14 @@ def build(repo: Repository, out_dir: str | os.PathLike[str] | None = None,
     runs = context.live(catalog.records(snapshot))
     experiments = read_experiments(snapshot)
     names = context.experiment_names(experiments, runs)
+    book = context.GoalBook(experiments)
     writer = Writer(root, render.fingerprint())
     env = render.environment()
     copy_static(writer)
-    _RunWriter(repo, snapshot, catalog, env, writer, names, entries).write_all(runs, progress)
+    _RunWriter(repo, snapshot, catalog, env, writer, names, entries, book).write_all(runs, progress)
     blobs = {run_id: entry.record_blob for run_id, entry in entries.items()}
-    write_journal(env, writer, runs, names, blobs)
-    write_experiments(env, writer, runs, experiments, names, blobs)
+    write_journal(env, writer, runs, names, blobs, book)
+    write_experiments(env, writer, runs, experiments, names, blobs, book)
     for name in ("compare.html", "search.html"):
         writer.write(name, env.get_template(name).render(active=name))
     search_key = _key(sorted(blobs.get(r["id"], r["id"]) for r in runs), names)
@@ -102,9 +103,9 @@ def _key(*parts: Any) -> str:
 class _RunWriter:
     """Writes each run's page, data script and artifacts, skipping runs whose inputs are unchanged."""
 
-    def __init__(self, repo, snapshot, catalog, env, writer, names, entries):
+    def __init__(self, repo, snapshot, catalog, env, writer, names, entries, book):
         self.repo, self.snapshot, self.catalog, self.env = repo, snapshot, catalog, env
-        self.writer, self.names, self.entries = writer, names, entries
+        self.writer, self.names, self.entries, self.book = writer, names, entries, book
         self.packages: dict[str, list[tuple[str, str]]] = {}
 
     def write_all(self, runs: list[dict[str, Any]], progress: Progress | None) -> None:
@@ -136,7 +137,8 @@ class _RunWriter:
         kids = [(c["id"], c["name"], c.get("status"), (c.get("conclusion") or {}).get("verdict"))
                 for c in related["children"]]
         return _key(entry.record_blob if entry else run, entry.history_blob if entry else "",
-                    self.names.get(run["experiment"]), parent and (parent["id"], parent["name"]), kids)
+                    self.names.get(run["experiment"]), parent and (parent["id"], parent["name"]), kids,
+                    self.book.fingerprint(run["experiment"]))
 
     def outputs(self, run: dict[str, Any]) -> list[str]:
         paths = [context.run_page(run["id"]), context.run_script(run["id"])]
@@ -152,10 +154,10 @@ class _RunWriter:
         extras = {"diff": self.read_text((run.get("code") or {}).get("diff")),
                   "packages": self.read_packages((run.get("environment") or {}).get("packages")),
                   "artifacts": [self.write_artifact(run["id"], a, key) for a in run.get("artifacts") or []]}
-        view = context.run_view(run, self.names, related, history, extras)
+        view = context.run_view(run, self.names, related, history, extras, self.book)
         self.writer.write(context.run_page(run["id"]),
                           self.env.get_template("run.html").render(run=view, active=""), key)
-        data = context.run_data(run, self.names, history)
+        data = context.run_data(run, self.names, history, self.book)
         self.writer.write(context.run_script(run["id"]), render.js_assign("LB_RUNS", run["id"], data), key)
 
     def read_text(self, path: str | None) -> str | None:
@@ -203,19 +205,19 @@ class _RunWriter:
 
 
 def write_journal(env, writer: Writer, runs: list[dict[str, Any]], names: dict[str, str],
-                  blobs: dict[str, str]) -> None:
+                  blobs: dict[str, str], book: context.GoalBook) -> None:
     """The journal pages; an entry is recomputed only when what it shows may have changed."""
     template = env.get_template("journal.html")
-    before, best = context.previous_runs(runs), context.best_before(runs)
+    before, best = context.previous_runs(runs), context.best_before(runs, book)
     cache = _EntryCache(writer.root / ".labbook-journal-entries.marshal")
     entries, keys = [], {}
     for run in runs:
         prev = before[run["id"]]
         key = _key(blobs.get(run["id"], run), prev and blobs.get(prev["id"], prev), best[run["id"]],
-                   names.get(run["experiment"]))
+                   names.get(run["experiment"]), book.fingerprint(run["experiment"]))
         entry = cache.get(key)
         if entry is None:
-            entry = cache.put(key, context.journal_entry(run, prev, best[run["id"]], names))
+            entry = cache.put(key, context.journal_entry(run, prev, best[run["id"]], names, book))
         keys[id(entry)] = key
         entries.append(entry)
     cache.save()
@@ -260,7 +262,7 @@ class _EntryCache:
 
 def write_experiments(env, writer: Writer, runs: list[dict[str, Any]],
                       experiments: dict[str, dict[str, Any]], names: dict[str, str],
-                      blobs: dict[str, str]) -> None:
+                      blobs: dict[str, str], book: context.GoalBook) -> None:
     grouped = context.runs_by_experiment(runs)
     views = []
     for slug in sorted(set(experiments) | set(grouped), key=lambda s: names.get(s, s).lower()):
@@ -268,9 +270,9 @@ def write_experiments(env, writer: Writer, runs: list[dict[str, Any]],
         view = context.experiment_view(slug, experiments.get(slug, {"name": names.get(slug, slug)}), mine)
         views.append(view)
         writer.write(view["page"], env.get_template("experiment.html").render(exp=view, active=""))
-        table_key = _key([blobs.get(r["id"], r["id"]) for r in mine], names)
+        table_key = _key([blobs.get(r["id"], r["id"]) for r in mine], names, book.fingerprint(slug))
         if not writer.fresh(view["data"], table_key):
-            writer.write(view["data"], render.js_assign("LB_EXP", None, context.experiment_table(mine)),
+            writer.write(view["data"], render.js_assign("LB_EXP", None, context.experiment_table(mine, book)),
                          table_key)
     writer.write("experiments.html", env.get_template("experiments.html").render(
         experiments=views, active="experiments.html"))

@@ -9,7 +9,6 @@ only from checked ids, so templates can put them in attributes as they are.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
@@ -19,7 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..display import metric_goal as _metric_goal
+from .. import goals as goal_rules
+from ..record import metric_specs_from_plain
 
 PAGE_SIZE = 50
 MAX_POINTS = 1000
@@ -31,10 +31,33 @@ TEXT_TYPES = {"txt", "csv", "tsv", "json", "log", "md", "yaml", "yml", "py", "to
 WEB_HOSTS = ("github", "gitlab", "codeberg", "bitbucket", "gitea", "sr.ht")
 
 
-@functools.lru_cache(maxsize=4096)
-def metric_goal(key: str) -> str:
-    """'max' or 'min': which way a metric improves (by its name, as the CLI decides)."""
-    return _metric_goal(key)
+class GoalBook:
+    """Each experiment's metric goals: declared in ``experiments/<slug>.yaml``, else inferred
+    from the name (see labbook.goals); the site's one answer to "which way is better"."""
+
+    def __init__(self, experiments: dict[str, dict[str, Any]] | None = None) -> None:
+        self._specs = {slug: metric_specs_from_plain((data or {}).get("metrics"))
+                       for slug, data in (experiments or {}).items()}
+        self._cache: dict[tuple[str, str], goal_rules.Goal] = {}
+
+    def goal(self, slug: str, key: str) -> goal_rules.Goal:
+        """The goal of metric ``key`` in experiment ``slug``."""
+        found = self._cache.get((slug, key))
+        if found is None:
+            found = self._cache[(slug, key)] = goal_rules.goal_of(key, self._specs.get(slug))
+        return found
+
+    def word(self, slug: str, key: str) -> str:
+        """'max', 'min', or '' when the metric has no known goal (no best, no better or worse)."""
+        goal = self.goal(slug, key)
+        return "" if goal.goal is None else ("max" if goal.goal == goal_rules.MAXIMIZE else "min")
+
+    def fingerprint(self, slug: str) -> str:
+        """What a cached page must be rebuilt for when it changes: the declared specs."""
+        return repr(sorted((k, v.to_plain()) for k, v in self._specs.get(slug, {}).items()))
+
+
+INFERRED_ONLY = GoalBook()
 
 
 # -- ids and URLs -------------------------------------------------------------
@@ -196,8 +219,9 @@ def previous_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None
     return found
 
 
-def best_before(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per run, the experiment's best value of each metric among the runs before it."""
+def best_before(runs: list[dict[str, Any]], book: GoalBook = INFERRED_ONLY
+                ) -> dict[str, dict[str, float]]:
+    """Per run, the experiment's best value of each metric with a goal among the runs before it."""
     best: dict[str, dict[str, float]] = {}
     out = {}
     for run in runs:
@@ -207,8 +231,11 @@ def best_before(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             value = finite(summary.get("last"))
             if value is None:
                 continue
+            goal = book.word(run["experiment"], key)
+            if not goal:
+                continue
             old = current.get(key)
-            better = max if metric_goal(key) == "max" else min
+            better = max if goal == "max" else min
             current[key] = value if old is None else better(old, value)
     return out
 
@@ -225,13 +252,16 @@ def changed_params(run: dict[str, Any], before: dict[str, Any] | None) -> list[d
     return out
 
 
-def metric_deltas(run: dict[str, Any], best: dict[str, float]) -> list[dict[str, Any]]:
+def metric_deltas(run: dict[str, Any], best: dict[str, float],
+                  book: GoalBook = INFERRED_ONLY) -> list[dict[str, Any]]:
+    """Each metric's value, and its change against the best before it where it has a goal."""
     out = []
     for key, summary in (run.get("metrics") or {}).items():
         value = finite(summary.get("last"))
         ref = best.get(key)
-        goal = metric_goal(key)
-        item = {"key": key, "value": fmt_num(summary.get("last")), "delta": "", "trend": "", "goal": goal}
+        goal = book.word(run["experiment"], key)
+        item = {"key": key, "value": fmt_num(summary.get("last")), "delta": "", "trend": "", "goal": goal,
+                "inferred": bool(goal) and not book.goal(run["experiment"], key).declared}
         if value is not None and ref is not None:
             delta = value - ref
             improved = delta > 0 if goal == "max" else delta < 0
@@ -251,7 +281,7 @@ def code_view(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def journal_entry(run: dict[str, Any], before: dict[str, Any] | None, best: dict[str, float],
-                  names: dict[str, str]) -> dict[str, Any]:
+                  names: dict[str, str], book: GoalBook = INFERRED_ONLY) -> dict[str, Any]:
     """One notebook entry: who, when, why, what changed, what came out, what it means."""
     conclusion = run.get("conclusion") or {}
     return {
@@ -266,7 +296,7 @@ def journal_entry(run: dict[str, Any], before: dict[str, Any] | None, best: dict
         ("parent" if before["id"] == run.get("parent") else "previous run"),
         "before_name": before["name"] if before else "",
         "before_page": run_page(before["id"]) if before else "",
-        "metrics": metric_deltas(run, best),
+        "metrics": metric_deltas(run, best, book),
         "verdict": conclusion.get("verdict") or "", "conclusion": conclusion.get("text") or "",
         "notes": [n.get("text") or "" for n in run.get("notes") or []],
         "code": code_view(run),
@@ -306,16 +336,18 @@ def _by_day(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return days
 
 
-def journal(runs: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+def journal(runs: list[dict[str, Any]], names: dict[str, str],
+            book: GoalBook = INFERRED_ONLY) -> list[dict[str, Any]]:
     """Every journal page of the notebook (runs oldest first, as ``live`` gives them)."""
-    before, best = previous_runs(runs), best_before(runs)
-    entries = [journal_entry(r, before[r["id"]], best[r["id"]], names) for r in runs]
+    before, best = previous_runs(runs), best_before(runs, book)
+    entries = [journal_entry(r, before[r["id"]], best[r["id"]], names, book) for r in runs]
     return journal_pages(entries)
 
 
 # -- runs -------------------------------------------------------------------------
 def run_view(run: dict[str, Any], names: dict[str, str], related: dict[str, Any],
-             history: list[tuple[str, int, int, float]], extras: dict[str, Any]) -> dict[str, Any]:
+             history: list[tuple[str, int, int, float]], extras: dict[str, Any],
+             book: GoalBook = INFERRED_ONLY) -> dict[str, Any]:
     """Every field of one run, for its page.
 
     ``related`` holds the parent record (or None) and the children records; ``extras``
@@ -337,7 +369,8 @@ def run_view(run: dict[str, Any], names: dict[str, str], related: dict[str, Any]
         "tags": [(k, fmt_value(v)) for k, v in sorted((run.get("tags") or {}).items())],
         "metrics": [{"key": k, "last": fmt_num(s.get("last")), "min": fmt_num(s.get("min")),
                      "max": fmt_num(s.get("max")), "step": s.get("step"), "count": s.get("count"),
-                     "goal": metric_goal(k)} for k, s in sorted((run.get("metrics") or {}).items())],
+                     "goal": book.word(run["experiment"], k)}
+                    for k, s in sorted((run.get("metrics") or {}).items())],
         "history": history_series(history),
         "notes": [{"time": n.get("time") or "", "author": n.get("author") or "", "text": n.get("text") or ""}
                   for n in run.get("notes") or []],
@@ -388,14 +421,14 @@ def history_series(rows: list[tuple[str, int, int, float]]) -> dict[str, list[li
 
 
 def run_data(run: dict[str, Any], names: dict[str, str],
-             history: list[tuple[str, int, int, float]]) -> dict[str, Any]:
+             history: list[tuple[str, int, int, float]], book: GoalBook = INFERRED_ONLY) -> dict[str, Any]:
     """What the compare page and the charts need of one run (a generated .js file)."""
     return {
         "id": run["id"], "name": run["name"], "page": run_page(run["id"]),
         "experiment": names.get(run["experiment"], run["experiment"]),
         "params": {k: json_value(v) for k, v in (run.get("params") or {}).items()},
         "metrics": {k: {"last": finite(s.get("last")), "min": finite(s.get("min")),
-                        "max": finite(s.get("max")), "goal": metric_goal(k)}
+                        "max": finite(s.get("max")), "goal": book.word(run["experiment"], k)}
                     for k, s in (run.get("metrics") or {}).items()},
         "history": history_series(history),
     }
@@ -405,7 +438,7 @@ def run_data(run: dict[str, Any], names: dict[str, str],
 BASE_COLUMNS = ["run_name", "status", "user", "start_time", "verdict"]
 
 
-def experiment_table(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def experiment_table(runs: list[dict[str, Any]], book: GoalBook = INFERRED_ONLY) -> dict[str, Any]:
     """An experiment's runs as columns + rows (for the table script), parents before children."""
     params = sorted({k for r in runs for k in r.get("params") or {}})
     metrics = sorted({k for r in runs for k in r.get("metrics") or {}})
@@ -423,7 +456,9 @@ def experiment_table(runs: list[dict[str, Any]]) -> dict[str, Any]:
         parent = run.get("parent") if run.get("parent") in ids else None
         rows.append({"id": run["id"], "page": run_page(run["id"]), "data": run_script(run["id"]),
                      "parent": parent, "values": values})
-    return {"columns": columns, "goals": {f"metrics.{k}": metric_goal(k) for k in metrics}, "rows": rows,
+    slug = runs[0].get("experiment", "") if runs else ""
+    goals = {f"metrics.{k}": book.word(slug, k) for k in metrics}
+    return {"columns": columns, "goals": {c: g for c, g in goals.items() if g}, "rows": rows,
             "default_metric": _default_metric(runs, metrics),
             "history_metric": _default_metric(runs, metrics, over_steps=True)}
 

@@ -1,0 +1,164 @@
+"""Metric goals: declared once on the experiment, used by every place that says best or better."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+import labbook
+from conftest import git
+from labbook import goals, record, tracking
+from labbook.cli import cli
+from labbook.site import build
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(("key", "goal"), [
+    ("val_loss", goals.MINIMIZE), ("test/mse", goals.MINIMIZE), ("trainLoss", goals.MINIMIZE),
+    ("eval_accuracy", goals.MAXIMIZE), ("test_acc", goals.MAXIMIZE), ("val_f1", goals.MAXIMIZE),
+    ("tokens_per_s", goals.MAXIMIZE), ("samples_per_second", goals.MAXIMIZE), ("reward", goals.MAXIMIZE),
+    ("hellaswag", goals.MAXIMIZE), ("r2", goals.MAXIMIZE), ("error_rate", goals.MINIMIZE),
+    ("lr", None), ("learning_rate", None), ("epoch", None), ("grad_norm", None), ("loss_scale", None),
+    ("heatmap", None), ("mystery", None), ("", None),
+])
+def test_a_goal_is_guessed_from_whole_words_only(key: str, goal: str | None):
+    assert goals.infer_goal(key) == goal
+
+
+def test_declared_goals_win_and_no_goal_means_no_best():
+    specs = {"tokens": record.MetricSpec(goal=goals.MAXIMIZE)}
+    declared = goals.goal_of("tokens", specs)
+    assert declared.declared and declared.best([3.0, None, float("nan"), 7.0]) == 7.0
+    guessed = goals.goal_of("val_loss", specs)
+    assert not guessed.declared and guessed.label == "↓ min (inferred)" and guessed.best([2.0, 1.0]) == 1.0
+    unknown = goals.goal_of("lr", specs)
+    assert not unknown.known and unknown.best([0.1, 0.8]) is None and unknown.improvement(0.1, 0.8) is None
+
+
+def test_define_metric_is_stored_on_the_experiment_and_read_back(repo: Path):
+    labbook.set_experiment("llm")
+    labbook.define_metric("hellaswag", "max", key=True)
+    labbook.define_metric("val_loss", goal="minimize", summary="min", step_metric="tokens")
+    labbook.define_metric("hellaswag", summary="last")  # keeps the goal and the key mark
+    text = git(repo, "show", "experiments:experiments/llm.yaml")
+    assert "metrics:\n  hellaswag:\n    goal: maximize\n    summary: last\n    key: true\n" in text
+    assert "  val_loss:\n    goal: minimize\n    summary: min\n    step_metric: tokens\n" in text
+    exp = tracking.repository().experiment("llm")
+    assert exp is not None and goals.key_metrics(exp.metrics) == ["hellaswag"]
+    log = git(repo, "log", "--format=%s", "experiments").splitlines()
+    assert log[:2] == ["experiment llm: metric hellaswag — summary last",
+                       "experiment llm: metric val_loss — goal minimize, summary min, step metric tokens"]
+    with pytest.raises(labbook.InvalidValue, match="goal 'up' is not one of maximize"):
+        labbook.define_metric("x", "up")
+    with pytest.raises(labbook.InvalidValue, match="summary 'median' is not one of last, min, max, mean"):
+        labbook.define_metric("x", "max", summary="median")
+
+
+def test_older_and_odd_experiment_files_read_fine():
+    old = record.experiment_from_yaml(b"format: 1\nname: e\ndescription: null\ncreated: ''\n", "e")
+    assert old.metrics == {}
+    assert record.experiment_to_yaml(old) == b"format: 1\nname: e\ndescription: null\ncreated: ''\n"
+    odd = record.experiment_from_yaml(
+        b"format: 1\nname: e\nmetrics:\n  a: {goal: upward, key: 'yes'}\n  b: 3\n"
+        b"  c: {goal: maximize}\n", "e")
+    assert odd.metrics == {"a": record.MetricSpec(), "c": record.MetricSpec(goal="maximize")}
+
+
+def _sweep(repo: Path) -> dict[str, str]:
+    labbook.set_experiment("bench")
+    ids = {}
+    for name, tokens, lr, hellaswag in (("slow", 100.0, 0.8, 0.30), ("fast", 900.0, 0.01, 0.41)):
+        with labbook.start_run(name) as run:
+            labbook.log_metrics({"tokens_per_s": tokens, "lr": lr, "hellaswag": hellaswag})
+        ids[name] = run.id
+    return ids
+
+
+def test_compare_marks_best_by_goal_and_nothing_for_schedules(repo: Path):
+    ids = _sweep(repo)
+    code, out = invoke("compare", ids["slow"], ids["fast"])
+    assert code == 0, out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("metrics.")}
+    assert rows["metrics.tokens_per_s"].rstrip().endswith("900 ★")  # higher throughput is better
+    assert "★" not in rows["metrics.lr"]  # a schedule has no best
+    assert "~" in rows["metrics.tokens_per_s"] and "goal guessed from the name" in out
+    assert invoke("experiment", "metric", "bench", "tokens_per_s", "--goal", "max", "--key")[1] == \
+        "bench: tokens_per_s — goal maximize, key metric\n"
+    out = invoke("compare", ids["slow"], ids["fast"])[1]
+    line = next(x for x in out.splitlines() if x.strip().startswith("metrics.tokens_per_s"))
+    assert "↑" in line and "~" not in line
+
+
+def test_experiments_and_log_use_the_goal_unless_told(repo: Path):
+    _sweep(repo)
+    code, out = invoke("experiments", "--metric", "hellaswag", "--format", "csv")
+    assert code == 0 and out.splitlines()[1].endswith(",0.41,↑ max (inferred)")
+    assert invoke("experiments", "--metric", "hellaswag", "--min", "--format", "csv")[1].splitlines()[1] \
+        .endswith(",0.3,↓ min")
+    code, out = invoke("experiments", "--metric", "lr")
+    assert code == 1 and "metric 'lr' has no known goal" in out and "--goal max" in out
+    labbook.define_metric("lr", "min", experiment="bench")
+    out = invoke("experiments", "--metric", "lr", "--format", "csv")[1]
+    assert out.splitlines()[1].endswith(",0.01,↓ min")
+    code, out = invoke("log", "--metric", "tokens_per_s", "--format", "csv")
+    assert code == 0 and out.splitlines()[0] == "commit,subject,runs,best tokens_per_s"
+    assert out.splitlines()[1].endswith(",2,900.0")
+    assert invoke("experiments", "--metric", "lr", "--max", "--min")[0] == 2
+
+
+def test_goals_travel_with_push_and_pull_and_merge_field_by_field(tmp_path: Path):
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    a, b = tmp_path / "a", tmp_path / "b"
+    for path in (a, b):
+        git(tmp_path, "init", "-q", str(path))
+        git(path, "commit", "-q", "--allow-empty", "-m", "start")
+        git(path, "remote", "add", "origin", str(remote))
+    tracking.reset()
+    labbook.set_repository(a)
+    labbook.set_experiment("shared")
+    labbook.define_metric("acc", "max")
+    tracking.push()
+    tracking.reset()
+    labbook.set_repository(b)
+    tracking.pull()
+    labbook.define_metric("loss", "min", key=True, experiment="shared")
+    labbook.define_metric("acc", summary="max", experiment="shared")
+    tracking.reset()
+    labbook.set_repository(a)
+    labbook.define_metric("acc", key=True, experiment="shared")
+    tracking.reset()
+    labbook.set_repository(b)
+    tracking.push()
+    tracking.reset()
+    labbook.set_repository(a)
+    tracking.pull()
+    exp = tracking.repository().experiment("shared")
+    assert exp is not None
+    assert exp.metrics == {"acc": record.MetricSpec(goal="maximize", summary="max", key=True),
+                           "loss": record.MetricSpec(goal="minimize", key=True)}
+
+
+def test_the_journal_colours_only_metrics_with_a_goal(repo: Path, tmp_path: Path):
+    _sweep(repo)
+    result = build(tracking.repository(), tmp_path / "site")
+    soup = BeautifulSoup((result.root / "index.html").read_text(), "html.parser")
+    fast = next(e for e in soup.select("article, li, div") if "fast" in e.get_text() and e.select(".delta"))
+    deltas = {span.find_parent("li").select_one(".mkey").get_text(): span for span in fast.select(".delta")}
+    assert "better" in deltas["tokens_per_s"]["class"]  # 100 → 900 tokens/s is an improvement
+    assert "better" in deltas["hellaswag"]["class"]
+    assert "lr" not in deltas  # a schedule gets no delta at all
+    assert "goal guessed from the name" in deltas["tokens_per_s"]["title"]
+    labbook.define_metric("tokens_per_s", "min", experiment="bench")  # say the opposite: it follows
+    result = build(tracking.repository(), tmp_path / "site")
+    soup = BeautifulSoup((result.root / "index.html").read_text(), "html.parser")
+    fast = next(e for e in soup.select("article, li, div") if "fast" in e.get_text() and e.select(".delta"))
+    deltas = {span.find_parent("li").select_one(".mkey").get_text(): span for span in fast.select(".delta")}
+    assert "worse" in deltas["tokens_per_s"]["class"] and "guessed" not in deltas["tokens_per_s"]["title"]
