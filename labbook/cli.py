@@ -7,6 +7,7 @@ click's, exit status 2.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 
@@ -83,31 +84,37 @@ TABLE_FORMATS = ("table", "csv", "json", "markdown")
 
 
 def _width() -> int:
-    return shutil.get_terminal_size()[0] if sys.stdout.isatty() else 200
-
-
-def _sort_items(sort: tuple[str, ...]) -> list[str]:
-    return [f"{s[1:]} DESC" if s.startswith("-") else f"{s.lstrip('+')} ASC" for s in sort]
+    """The terminal's width ($COLUMNS wins); 200 when the output is not a terminal."""
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size()[0]
+    return 200
 
 
 @cli.command("ls")
 @click.option("-e", "--experiment", "experiments", multiple=True, help="Only this experiment (repeatable).")
 @click.option("--filter", "filter_string", metavar="EXPR",
               help="e.g. \"metrics.r2 > 0.4 and params.solver = 'svd'\".")
-@click.option("--sort", multiple=True, metavar="COL", help="Sort by COL; -COL for descending (repeatable).")
+@click.option("--sort", multiple=True, metavar="COL",
+              help="Sort by COL: metrics.KEY best first; -COL descending, +COL ascending (repeatable).")
 @click.option("--columns", metavar="LIST", help="Comma-separated columns or globs, e.g. params.*,metrics.r2.")
+@click.option("--wide", is_flag=True, help="Every column that has a value, however wide the table gets.")
 @click.option("--limit", type=click.IntRange(min=0), help="Show at most this many runs.")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
 @click.option("--commit", metavar="REV", help="Only runs made at this code revision (HEAD~3, a tag…).")
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
-def ls_command(experiments, filter_string, sort, columns, limit, show_all, commit, fmt) -> None:
-    """List runs as a table (newest first), or as csv, json or markdown."""
-    from . import display  # pandas loads only for the commands that read runs
+def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all, commit, fmt) -> None:
+    """List runs as a table that fits the terminal (newest first), or as csv, json or markdown."""
+    from . import display, query  # pandas loads only for the commands that read runs
 
-    frame = tracking.search_runs(experiments or None, filter_string, _sort_items(sort), limit,
+    order = query.sort_clauses(tracking.repository, sort, experiments or None)
+    frame = tracking.search_runs(experiments or None, filter_string, order, limit,
                                  "all" if show_all else "active", commit)
     patterns = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    click.echo(display.render_frame(display.select_columns(frame, patterns), fmt, _width()), nl=False)
+    if fmt == "table" and not patterns:
+        text = display.ls_table(frame, _width(), query.frame_specs(tracking.repository(), frame), wide)
+    else:
+        text = display.render_frame(display.select_columns(frame, patterns), fmt, _width())
+    click.echo(text, nl=False)
 
 
 @cli.command()
@@ -176,7 +183,9 @@ def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) ->
     from . import display  # pandas loads only for the commands that read runs
 
     frame = tracking.list_experiments(metric, _mode(maximise, minimise))
-    click.echo(display.render_frame(frame, fmt, _width()), nl=False)
+    text = display.experiments_table(frame, _width()) if fmt == "table" else \
+        display.render_frame(frame, fmt, _width())
+    click.echo(text, nl=False)
 
 
 @cli.group("site")

@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import InvalidValue
-from .goals import MAXIMIZE, MINIMIZE, NO_GOAL, Goal
-from .record import MetricSummary, RunRecord
+from .goals import MAXIMIZE, MINIMIZE, NO_GOAL, Goal, goals_of, key_metrics
+from .record import MetricSpec, MetricSummary, RunRecord
 
 FORMATS = ("table", "csv", "json", "markdown")
 DEFAULT_LS_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "verdict"]
@@ -46,6 +46,131 @@ def select_columns(frame: pd.DataFrame, patterns: Sequence[str] | None) -> pd.Da
             raise InvalidValue(f"no column {pattern!r}; columns are: " + ", ".join(frame.columns))
         chosen.extend(c for c in hits if c not in chosen)
     return frame[chosen]
+
+
+SHORT_HEADERS = {"run_id": "id", "run_name": "name", "start_time": "started", "end_time": "ended"}
+NAME_WIDTH = 28  # a longer run name is cut with … in a fitted table (all of it with --wide)
+_GAP = 3  # rich puts padding (1 each side) and a divider between two columns
+
+
+def ls_table(frame: pd.DataFrame, width: int, specs: Mapping[str, MetricSpec] | None = None,
+             wide: bool = False) -> str:
+    """Runs as a table that fits ``width`` columns: id, name, status, start and the key metrics
+    first (declared ``key`` metrics, else those most runs have), then the experiment (when
+    several), the verdict and more metrics while they fit. Ids and numbers are never cut: the
+    name, the start time and the status give way first, then trailing columns. ``wide``
+    shows every column that has a value, however wide. A column whose cells are all empty is
+    never shown."""
+    goals = goals_of((c[len("metrics."):] for c in frame.columns if c.startswith("metrics.")), specs)
+    chosen = _ls_columns(frame, width, key_metrics(specs), goals, wide)
+    sizes = {c: _natural_width(frame, c, goals, wide) for c in chosen}
+    if not wide:
+        chosen, sizes = _squeeze(chosen, sizes, width)
+    shown = frame[chosen].copy()
+    if "run_id" in shown.columns:
+        shown["run_id"] = shown["run_id"].map(lambda v: v[:8] if isinstance(v, str) else v)
+    if "start_time" in shown.columns:
+        form = "%Y-%m-%d %H:%M" if sizes["start_time"] >= 16 else "%Y-%m-%d"
+        shown["start_time"] = shown["start_time"].map(
+            lambda v: v.strftime(form) if isinstance(v, pd.Timestamp) else v)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for column in chosen:
+        table.add_column(_header(column, goals), justify="right" if _numeric(column) else "left",
+                         overflow="ellipsis", no_wrap=True, width=sizes[column])
+    for row in shown.itertuples(index=False):
+        table.add_row(*(cell(v) for v in row))
+    return _to_text(table, max(_total(sizes), 1) if wide else width)
+
+
+def _total(sizes: Mapping[str, int]) -> int:
+    return sum(w + _GAP for w in sizes.values()) - 1
+
+
+_SQUEEZE = (("run_name", 8), ("start_time", 10), ("status", 3), ("experiment", 8), ("verdict", 5))
+
+
+def _squeeze(chosen: list[str], sizes: dict[str, int], width: int,
+             order: tuple[tuple[str, int], ...] = _SQUEEZE) -> tuple[list[str], dict[str, int]]:
+    """Narrow the text columns (in ``order``, to their floors), then drop trailing columns."""
+    sizes = dict(sizes)
+    for column, floor in order:
+        excess = _total(sizes) - width
+        if excess > 0 and column in sizes:
+            sizes[column] = max(floor, sizes[column] - excess)
+    chosen = list(chosen)
+    while _total(sizes) > width and len(chosen) > 2:
+        sizes.pop(chosen.pop())
+    return chosen, sizes
+
+
+def experiments_table(frame: pd.DataFrame, width: int) -> str:
+    """``labbook experiments`` fitted to ``width``: names and numbers whole, the question cut."""
+    shown = frame.copy()
+    if "last_activity" in shown.columns:
+        shown["last_activity"] = shown["last_activity"].map(
+            lambda v: v.strftime("%Y-%m-%d %H:%M") if isinstance(v, pd.Timestamp) else v)
+    texts = {c: shown[c].map(cell) for c in shown.columns}
+    sizes = {c: max([len(str(c)), *texts[c].map(len)]) for c in shown.columns}
+    chosen, sizes = _squeeze(list(shown.columns), sizes, width,
+                             (("description", 10), ("goal", 6), ("experiment", 12)))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for column in chosen:
+        numeric = column == "runs" or column.startswith("best ")
+        table.add_column(column, justify="right" if numeric else "left", overflow="ellipsis",
+                         no_wrap=True, width=sizes[column])
+    for i in range(len(shown)):
+        table.add_row(*(texts[c].iloc[i] for c in chosen))
+    return _to_text(table, width)
+
+
+def _ls_columns(frame: pd.DataFrame, width: int, keys: list[str], goals: Mapping[str, Goal],
+                wide: bool) -> list[str]:
+    has = {c for c in frame.columns if frame[c].map(lambda v: cell(v) != "").any()} if len(frame) else set()
+    metrics = [c for c in frame.columns if c.startswith("metrics.") and c in has]
+    key_columns = [f"metrics.{k}" for k in keys if f"metrics.{k}" in has]
+    others = sorted((c for c in metrics if c not in key_columns),
+                    key=lambda c: (-frame[c].notna().sum(), not goals[c[len("metrics."):]].known, c))
+    if not key_columns and others:
+        key_columns, others = others[:1], others[1:]
+    must = [c for c in ("run_id", "run_name", "status", "start_time") if c in has] + key_columns
+    extras = ["experiment"] if "experiment" in has and frame["experiment"].nunique() > 1 else []
+    extras += [c for c in ("verdict",) if c in has]
+    if wide:
+        rest = [c for c in ("end_time", "duration", "user", "parent_run_id") if c in has]
+        return must + extras + others + rest + sorted(c for c in has if c.startswith(("params.", "tags.")))
+    chosen = list(must)
+    used = sum(_natural_width(frame, c, goals, False) + _GAP for c in chosen) - 1
+    for column in extras + others:
+        need = _natural_width(frame, column, goals, False) + _GAP
+        if used + need <= width:
+            chosen.append(column)
+            used += need
+    order = {c: i for i, c in enumerate(must + extras + others)}
+    return sorted(chosen, key=order.__getitem__)
+
+
+def _header(column: str, goals: Mapping[str, Goal]) -> str:
+    if column.startswith("metrics."):
+        goal = goals.get(column[len("metrics."):], NO_GOAL)
+        arrow = {MAXIMIZE: " ↑", MINIMIZE: " ↓"}.get(goal.goal or "", "")
+        return column[len("metrics."):] + arrow
+    return SHORT_HEADERS.get(column, column)
+
+
+def _numeric(column: str) -> bool:
+    return column.startswith("metrics.") or column == "duration"
+
+
+def _natural_width(frame: pd.DataFrame, column: str, goals: Mapping[str, Goal], wide: bool) -> int:
+    if column == "run_id":
+        return 8
+    if column == "start_time":
+        return 16
+    cells = frame[column].map(cell) if len(frame) else pd.Series([], dtype=object)
+    widest = int(cells.map(len).max()) if len(cells) else 0
+    if column == "run_name" and not wide:
+        widest = min(widest, NAME_WIDTH)
+    return max(widest, len(_header(column, goals)))
 
 
 def cell(value: Any) -> str:
@@ -181,19 +306,21 @@ def _indent(text: str, spaces: int = 2) -> str:
 
 
 def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: int | None = None) -> str:
-    """Runs side by side: params (differences marked *) and metrics (best marked ★ where the
-    metric has a goal; a goal guessed from the name is marked ~)."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column("")
-    for rec in records:
-        table.add_column(f"{rec.name}\n{rec.id[:8]}", overflow="fold")
-    table.add_row(Text("status", style="bold"), *(r.status for r in records))
-    table.add_row(Text("verdict", style="bold"),
-                  *((r.conclusion.verdict if r.conclusion else "") for r in records))
+    """Runs side by side: status, verdict, the params that differ, then every metric (best
+    marked ★ where the metric has a goal; a goal guessed from the name is marked ~). Params
+    that are the same in every run are listed once, under the table."""
+    width = width or 100
+    labels: list[str] = ["status", "verdict"]
+    rows: list[list[str]] = [[r.status for r in records],
+                             [r.conclusion.verdict if r.conclusion else "" for r in records]]
+    same = []
     for key in sorted({k for r in records for k in r.params}):
         values = [r.params.get(key) for r in records]
-        differs = len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
-        table.add_row(f"{'* ' if differs else '  '}params.{key}", *(cell(v) for v in values))
+        if len(records) > 1 and len({json.dumps(v, sort_keys=True, default=str) for v in values}) == 1:
+            same.append(f"{key}={cell(values[0])}")
+            continue
+        labels.append(f"params.{key}")
+        rows.append([cell(v) if key in r.params else "—" for v, r in zip(values, records, strict=True)])
     inferred = False
     for key in sorted({k for r in records for k in r.metrics}):
         goal = goals.get(key, NO_GOAL)
@@ -201,12 +328,42 @@ def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: i
         best = goal.best(values) if sum(v is not None for v in values) > 1 else None
         arrow = {MAXIMIZE: " ↑", MINIMIZE: " ↓"}.get(goal.goal or "", "")
         inferred |= bool(arrow) and not goal.declared
-        label = f"  metrics.{key}{arrow}{'' if goal.declared or not arrow else '~'}"
-        table.add_row(label, *((cell(v) + (" ★" if best is not None and v == best else "")) for v in values))
-    legend = "* params that differ · ★ best value by the metric's goal (↑ higher, ↓ lower is better)"
+        labels.append(f"metrics.{key}{arrow}{'' if goal.declared or not arrow else '~'}")
+        rows.append([("—" if v is None else metric_text(v)) + (" ★" if best is not None and v == best else "")
+                     for v in values])
+    numbers = max((len(v) for i, row in enumerate(rows) if labels[i].startswith("metrics.") for v in row),
+                  default=8)
+    label_width = min(max(map(len, labels)), max(16, width // 3))
+    share = (width - label_width - _GAP * len(records)) // max(len(records), 1)
+    if share < numbers:  # numbers are not folded while the labels can give way
+        label_width = max(12, label_width - (numbers - share) * len(records))
+        share = (width - label_width - _GAP * len(records)) // max(len(records), 1)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("", no_wrap=True, overflow="ellipsis", width=label_width)
+    for rec in records:
+        table.add_column(f"{rec.name}\n{rec.id[:8]}", overflow="fold", max_width=max(share, 8))
+    for label, values in zip(labels, rows, strict=True):
+        table.add_row(Text(label, style="bold") if label in ("status", "verdict") else label, *values)
+    legend = "★ best value by the metric's goal (↑ higher, ↓ lower is better)"
     if inferred:
         legend += "\n~ goal guessed from the name; declare it: labbook experiment metric EXP KEY --goal max"
-    return _to_text(table, width) + legend + "\n"
+    if same:
+        legend += "\nthe same in every run: " + ", ".join(same)
+    return _to_text(table, width) + _wrap(legend, width) + "\n"
+
+
+def metric_text(value: float) -> str:
+    """A metric value as table text: NaN and ±inf spelled out, never blank."""
+    if math.isnan(value):
+        return "NaN"
+    return cell(value)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width=max(width, 20), subsequent_indent="  ",
+                                    break_on_hyphens=False) for line in text.splitlines())
 
 
 def run_value(summary: MetricSummary, goal: Goal) -> float:

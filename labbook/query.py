@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,31 @@ def metric_goal(repo: Repository, key: str, slugs: Iterable[str] | None = None,
     if mode is not None:
         return goals.Goal(goals.parse_goal(mode), declared=True)
     return goals.goal_of(key, metric_specs(repo, slugs))
+
+
+def frame_specs(repo: Repository, frame: pd.DataFrame) -> dict[str, record.MetricSpec]:
+    """The metrics declared by the experiments that ``frame``'s runs belong to."""
+    shown = set(frame["experiment"]) if "experiment" in frame.columns else set()
+    return metric_specs(repo, [slug for slug, name in experiment_names(repo).items() if name in shown])
+
+
+def sort_clauses(repo: Callable[[], Repository], items: Iterable[str],
+                 experiments: Iterable[str] | None = None) -> list[str]:
+    """``labbook ls --sort`` items as order_by clauses: ``-COL`` descending, ``+COL`` ascending,
+    and a bare ``metrics.KEY`` best first by the metric's goal (ascending when it has none).
+    ``repo`` is called only when a goal must be looked up."""
+    clauses = []
+    for item in items:
+        if item.startswith("-"):
+            clauses.append(f"{item[1:]} DESC")
+        elif item.startswith("+") or not item.startswith("metrics."):
+            clauses.append(f"{item.lstrip('+')} ASC")
+        else:
+            where = repo()
+            slugs = None if experiments is None else _experiment_slugs(experiments, experiment_names(where))
+            goal = goals.goal_of(item[len("metrics."):], metric_specs(where, slugs))
+            clauses.append(f"{item} {'DESC' if goal.sort_descending else 'ASC'}")
+    return clauses
 
 
 def record_goals(repo: Repository, records: Iterable[record.RunRecord]) -> dict[str, goals.Goal]:

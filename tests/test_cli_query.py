@@ -57,7 +57,7 @@ def test_ls_json_is_stable_for_scripts(notebook):
 
 def test_ls_table_and_markdown(notebook):
     table = invoke("ls")
-    assert "ridge-a0.1" in table and "metrics.r2" in table and notebook["ridge-a3"][:8] in table
+    assert "ridge-a0.1" in table and "r2 ↑" in table and notebook["ridge-a3"][:8] in table
     markdown = invoke("ls", "--format", "markdown", "--columns", "run_name,verdict")
     assert markdown.splitlines()[:2] == ["| run_name | verdict |", "|---|---|"]
 
@@ -76,7 +76,8 @@ def test_show_prints_every_section_with_a_sparkline(notebook):
 
 def test_compare_marks_differences_and_best(notebook):
     out = invoke("compare", "ridge-a0.1", "ridge-a3")
-    assert "* params.alpha" in out and "  params.solver" in out
+    assert "params.alpha" in out and "params.solver" not in out  # only params that differ are rows
+    assert "the same in every run: solver=cholesky" in out
     r2_line = next(line for line in out.splitlines() if "metrics.r2" in line)
     assert "0.45 ★" in r2_line and "0.31 ★" not in r2_line
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,43 @@ def test_the_journal_colours_only_metrics_with_a_goal(repo: Path, tmp_path: Path
     fast = next(e for e in soup.select("article, li, div") if "fast" in e.get_text() and e.select(".delta"))
     deltas = {span.find_parent("li").select_one(".mkey").get_text(): span for span in fast.select(".delta")}
     assert "worse" in deltas["tokens_per_s"]["class"] and "guessed" not in deltas["tokens_per_s"]["title"]
+
+
+def _busy_notebook(repo: Path) -> list[str]:
+    labbook.set_experiment("a-rather-long-experiment-name")
+    ids = []
+    for i in range(3):
+        with labbook.start_run(f"trial-with-a-fairly-long-descriptive-name-{i}") as run:
+            ids.append(run.id)
+            labbook.log_params({"lr": 0.1 * (i + 1), "optimizer.name": "adamw", "layers": 4})
+            labbook.log_metrics({"val_loss": 1.0 / (i + 1), "tokens_per_s": 1000.0 * (i + 1),
+                                 "train_loss": 2.0 / (i + 1), "grad_norm": 0.5, "lr": 0.01,
+                                 "hellaswag": 0.3 + i / 100, "mmlu": 0.25 + i / 50})
+    labbook.set_experiment("other")
+    with labbook.start_run("x"):
+        labbook.log_metric("val_loss", 0.7)
+    return ids
+
+
+def test_ls_fits_80_columns_with_ids_names_and_the_key_metric(repo: Path):
+    trials = _busy_notebook(repo)
+    result = CliRunner().invoke(cli, ["ls"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.output
+    header = lines[0].split()
+    assert header[:4] == ["id", "name", "status", "started"]
+    assert "verdict" not in header  # no run has one: never a column of empty cells
+    ids = [line.split()[0] for line in lines[2:]]
+    assert len(ids) == 4 and all(len(i) == 8 for i in ids)
+    labbook.define_metric("hellaswag", "max", key=True, experiment="a-rather-long-experiment-name")
+    lines = CliRunner().invoke(cli, ["ls", "-e", "a-rather-long-experiment-name"],
+                               env={"COLUMNS": "80"}).output.splitlines()
+    assert lines[0].split()[4:6] == ["hellaswag", "↑"]  # the declared key metric comes first
+    assert "experiment" not in lines[0]  # one experiment shown: its name would repeat on every row
+    best_first = CliRunner().invoke(cli, ["ls", "--sort", "metrics.hellaswag"], env={"COLUMNS": "80"})
+    assert best_first.output.splitlines()[2].split()[0] == trials[2][:8]  # 0.32 is the best hellaswag
+    wide = CliRunner().invoke(cli, ["ls", "--wide"], env={"COLUMNS": "80"}).output.splitlines()
+    assert max(len(line) for line in wide) > 80 and "params.optimizer.name" in wide[0]
+    as_json = CliRunner().invoke(cli, ["ls", "--format", "json"], env={"COLUMNS": "80"}).output
+    assert '"run_id"' in as_json and len(json.loads(as_json)[0]["run_id"]) == 32
