@@ -124,7 +124,9 @@ def show(run: str) -> None:
     from . import display, query  # pandas loads only for the commands that read runs
 
     rec, experiment, histories = query.run_details(tracking.repository(), run)
-    click.echo(display.render_run(rec, experiment, histories, _width()), nl=False)
+    metric, children = query.children_of(tracking.repository(), rec)
+    click.echo(display.render_run(rec, experiment, histories, _width())
+               + display.render_children(metric, children), nl=False)
 
 
 @cli.command()

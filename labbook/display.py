@@ -250,6 +250,21 @@ def sparkline(values: Iterable[float], width: int = 40) -> str:
     return "".join(_SPARKS[int((p - low) / span * (len(_SPARKS) - 1))] for p in points)
 
 
+def render_children(metric: str | None, children: pd.DataFrame) -> str:
+    """A parent's child runs, one line each (best first when their key metric has a goal)."""
+    if not len(children):
+        return ""
+    name = metric[len("metrics."):] if metric else None
+    out = [f"\nchildren ({len(children)})" + (f", by {name}" if name else "")]
+    width = min(max(len(str(n)) for n in children["run_name"]), 40)
+    values = children[metric].tolist() if metric else [None] * len(children)
+    for rid, run_name, status, value in zip(children["run_id"], children["run_name"], children["status"],
+                                            values, strict=True):
+        shown = "" if value is None else metric_text(value)
+        out.append(f"  {rid[:8]}  {str(run_name)[:width]:<{width}}  {status:<8}  {shown}".rstrip())
+    return "\n".join(out) + "\n"
+
+
 def render_run(rec: RunRecord, experiment: str,
                history: dict[str, list[float]], width: int | None = None) -> str:
     """Everything about one run, as a reader wants it on a terminal."""

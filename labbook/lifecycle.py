@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from pathlib import Path
 
 from . import provenance, record
-from .errors import AmbiguousRun, InvalidValue, RunNotFound
+from .errors import AmbiguousRun, FormatError, InvalidValue, RunNotFound
 from .journal import Journal, Orphan, orphans
 from .record import Environment, RunRecord
 from .repository import Repository
@@ -121,14 +122,48 @@ def resolve(snapshot: Snapshot, id_or_name: str) -> str:
         if len(matches) > 1:
             raise AmbiguousRun(f"{id_or_name!r} matches {len(matches)} runs: "
                                + ", ".join(m[:12] for m in sorted(matches)[:10]))
-    named = [rec.id for rec in all_records(snapshot) if rec.name == id_or_name]
+    records = all_records(snapshot)
+    named = [rec for rec in records if rec.name == id_or_name]
+    selector = _SELECTOR.fullmatch(id_or_name) if not named else None
+    if selector:
+        named = [rec for rec in records if rec.name == selector["name"]]
+    named.sort(key=lambda rec: (rec.start_time, rec.id), reverse=True)  # newest first
+    if selector and named:
+        back = 0 if selector["latest"] else int(selector["back"])
+        if back >= len(named):
+            raise RunNotFound(f"{id_or_name!r}: only {len(named)} runs are named {selector['name']!r} "
+                              f"({selector['name']}~{len(named) - 1} is the oldest)")
+        return named[back].id
     if len(named) == 1:
-        return named[0]
+        return named[0].id
     if len(named) > 1:
-        raise AmbiguousRun(f"{len(named)} runs are named {id_or_name!r}: "
-                           + ", ".join(n[:12] for n in sorted(named)[:10]) + "; use an id")
+        raise AmbiguousRun(_ambiguous(snapshot, id_or_name, named))
     hint = "" if len(key) >= MIN_PREFIX else f" (an id prefix needs at least {MIN_PREFIX} characters)"
     raise RunNotFound(f"no run has the id, id prefix or name {id_or_name!r}{hint}")
+
+
+_SELECTOR = re.compile(r"(?P<name>.+?)(?:@(?P<latest>latest)|~(?P<back>\d{1,6}))")
+
+
+def _ambiguous(snapshot: Snapshot, name: str, runs: list[RunRecord]) -> str:
+    """Which runs share ``name`` (newest first) and how to pick one."""
+    experiments: dict[str, str] = {}
+    lines = [f"{len(runs)} runs are named {name!r}, newest first:"]
+    for back, rec in enumerate(runs[:10]):
+        if rec.experiment not in experiments:
+            data = snapshot.read(record.experiment_path(rec.experiment))
+            try:
+                experiments[rec.experiment] = record.experiment_from_yaml(data, rec.experiment).name \
+                    if data is not None else rec.experiment
+            except FormatError:
+                experiments[rec.experiment] = rec.experiment
+        when = rec.start_time[:16].replace("T", " ")
+        lines.append(f"  {name}~{back:<3} {rec.id[:8]}  {experiments[rec.experiment]}  {when}  {rec.status}")
+    if len(runs) > 10:
+        lines.append(f"  … and {len(runs) - 10} older")
+    lines.append(f"pick one by its id (4 or more characters), {name}@latest for the newest, "
+                 f"or {name}~1 for the one before")
+    return "\n".join(lines)
 
 
 def all_records(snapshot: Snapshot) -> list[RunRecord]:

@@ -416,6 +416,28 @@ def run_details(repo: Repository, run: str) -> tuple[record.RunRecord, str, dict
     return found.record, exp.name if exp else found.experiment, histories
 
 
+def children_of(repo: Repository, rec: record.RunRecord) -> tuple[str | None, pd.DataFrame]:
+    """A run's child runs (a sweep's trials) with their key metric, best first; returns the
+    metric's column (None when the children logged no metric) and the rows."""
+    runs = runs_frame(repo)
+    mine = runs[runs["parent_run_id"] == rec.id]
+    if not len(mine):
+        return None, mine
+    specs = metric_specs(repo, [rec.experiment])
+    logged = [c for c in mine.columns if c.startswith("metrics.") and mine[c].notna().any()]
+    keys = [f"metrics.{k}" for k in goals.key_metrics(specs) if f"metrics.{k}" in logged]
+    if not keys:
+        keys = sorted(logged, key=lambda c: (-mine[c].notna().sum(),
+                                              not goals.goal_of(c[len("metrics."):], specs).known, c))
+    if not keys:
+        return None, mine.sort_values("start_time")
+    goal = goals.goal_of(keys[0][len("metrics."):], specs)
+    ordered = mine.sort_values([keys[0], "start_time"], ascending=[not goal.sort_descending, True],
+                               na_position="last", kind="mergesort") if goal.known else \
+        mine.sort_values("start_time", kind="mergesort")
+    return keys[0], ordered
+
+
 def run_records(repo: Repository, runs: Iterable[str]) -> list[record.RunRecord]:
     """The records of several runs (ids, prefixes or names), in the order given."""
     snapshot = repo.store.snapshot()

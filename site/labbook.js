@@ -331,17 +331,54 @@
   function selection() {
     var found = /[#&]ids=([^&]*)/.exec(window.location.hash) || /[?&]runs=([^&]*)/.exec(window.location.search);
     if (!found) return [];
-    return decodeURIComponent(found[1]).split(",").filter(function (id) { return SAFE_ID.test(id); });
+    var text;
+    try { text = decodeURIComponent(found[1]); } catch (e) { return []; }
+    return text.split(",").filter(function (t) { return t.length > 0 && t.length <= 500; });
+  }
+
+  var FULL_ID = /^[0-9a-f]{32}$/;
+
+  /* Names (NAME, NAME@latest, NAME~N) and id prefixes (4+ hex) become ids through data/handles.js,
+     loaded only when a link uses them; tokens are only ever lookup keys and textContent. */
+  function resolveHandles(tokens, done) {
+    if (tokens.every(function (t) { return FULL_ID.test(t); })) { done(tokens, []); return; }
+    function resolve() {
+      var handles = window.LB_HANDLES || {ids: [], names: {}}, ids = [], unknown = [];
+      tokens.forEach(function (t) {
+        var id = null, m = /^(.+?)(?:@latest|~(\d{1,6}))$/.exec(t);
+        var named = Object.prototype.hasOwnProperty.call(handles.names, t) ? handles.names[t] : null;
+        if (FULL_ID.test(t) && handles.ids.indexOf(t) >= 0) id = t;
+        else if (named && named.length === 1) id = named[0];
+        else if (!named && m && Object.prototype.hasOwnProperty.call(handles.names, m[1])) {
+          id = handles.names[m[1]][m[2] ? Number(m[2]) : 0] || null;
+        } else if (!named && /^[0-9a-f]{4,31}$/.test(t)) {
+          var hits = handles.ids.filter(function (x) { return x.indexOf(t) === 0; });
+          if (hits.length === 1) id = hits[0];
+        }
+        if (id && SAFE_ID.test(id)) ids.push(id); else unknown.push(named && named.length > 1 ? t + " (" + named.length + " runs: use " + t + "@latest or " + t + "~1)" : t);
+      });
+      done(ids, unknown);
+    }
+    if (window.LB_HANDLES) { resolve(); return; }
+    var s = document.createElement("script");
+    s.src = "data/handles.js";
+    s.onload = s.onerror = resolve;
+    document.body.appendChild(s);
   }
 
   function comparePage() {
-    var ids = selection();
+    var tokens = selection();
     var status = byId("compare-status");
-    if (!ids.length) return;
-    status.textContent = "Loading " + ids.length + " runs…";
+    if (!tokens.length) return;
+    status.textContent = "Loading " + tokens.length + " runs…";
+    resolveHandles(tokens, function (ids, unknown) { compareRuns(ids, unknown, status); });
+  }
+
+  function compareRuns(ids, unknown, status) {
     loadRuns(ids.map(function (id) { return {id: id, src: "data/run-" + id + ".js"}; }), function (missing) {
       var runs = ids.map(function (id) { return window.LB_RUNS[id]; }).filter(Boolean);
-      status.textContent = runs.length + " runs" + (missing.length ? " (not found: " + missing.join(", ") + ")" : "");
+      var lost = unknown.concat(missing);
+      status.textContent = runs.length + " runs" + (lost.length ? " (not found: " + lost.join(", ") + ")" : "");
       if (!runs.length) return;
       paramTable(runs);
       metricTable(runs);

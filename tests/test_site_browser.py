@@ -187,3 +187,18 @@ def test_phone_width_has_no_horizontal_overflow(site, browser):
 def _slug(root: Path, name: str) -> str:
     from labbook.record import experiment_slug
     return experiment_slug(name)
+
+
+def test_compare_links_accept_names_and_short_ids(site, browser):
+    """compare.html#ids=NAME,PREFIX resolves through data/handles.js; unknown tokens are shown
+    as text, never markup."""
+    from urllib.parse import quote
+
+    root, ids = site
+    w = Watched(browser)
+    tokens = ["lr-0.1", ids["lr-0.01"][:6], '<img src=x onerror="window.__xss=20">']
+    w.open(url(root, "compare.html") + "#ids=" + quote(",".join(tokens)))
+    w.page.wait_for_selector("#compare-params:not([hidden])")
+    assert w.page.locator("#param-table th a").all_inner_texts() == ["lr-0.1", "lr-0.01"]
+    assert 'not found: <img src=x onerror="window.__xss=20">' in w.page.locator("#compare-status").inner_text()
+    w.clean()

@@ -67,6 +67,10 @@ def build(repo: Repository, out_dir: str | os.PathLike[str] | None = None,
     write_experiments(env, writer, runs, experiments, names, blobs, book)
     for name in ("compare.html", "search.html"):
         writer.write(name, env.get_template(name).render(active=name))
+    handles_key = _key(sorted((r["id"], r["name"], r.get("start_time")) for r in runs))
+    if not writer.fresh("data/handles.js", handles_key):
+        writer.write("data/handles.js", render.js_assign("LB_HANDLES", None, context.handles(runs)),
+                     handles_key)
     search_key = _key(sorted(blobs.get(r["id"], r["id"]) for r in runs), names)
     if not writer.fresh("data/search.js", search_key):
         writer.write("data/search.js", render.js_assign("LB_SEARCH", None, context.search_index(runs, names)),

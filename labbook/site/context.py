@@ -499,6 +499,16 @@ def runs_by_experiment(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, A
 
 
 # -- search ---------------------------------------------------------------------------
+def handles(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the compare page needs to turn names and short ids into runs: every id, and
+    name → ids, newest first (``data/handles.js``, loaded only when a link uses them)."""
+    newest = sorted(runs, key=lambda r: (r.get("start_time") or "", r["id"]), reverse=True)
+    names: dict[str, list[str]] = {}
+    for run in newest:
+        names.setdefault(str(run["name"]), []).append(run["id"])
+    return {"ids": [r["id"] for r in newest], "names": names}
+
+
 def search_index(runs: list[dict[str, Any]], names: dict[str, str]) -> list[list[str]]:
     """[page, name, experiment, text to match] per run, newest first."""
     out = []
