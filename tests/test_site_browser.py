@@ -200,5 +200,6 @@ def test_compare_links_accept_names_and_short_ids(site, browser):
     w.open(url(root, "compare.html") + "#ids=" + quote(",".join(tokens)))
     w.page.wait_for_selector("#compare-params:not([hidden])")
     assert w.page.locator("#param-table th a").all_inner_texts() == ["lr-0.1", "lr-0.01"]
-    assert 'not found: <img src=x onerror="window.__xss=20">' in w.page.locator("#compare-status").inner_text()
+    status = w.page.locator("#compare-status").inner_text()
+    assert 'not found: <img src=x onerror="window.__xss=20">' in status
     w.clean()
