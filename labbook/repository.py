@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .artifacts import open_store
-from .errors import InvalidValue
+from .errors import InvalidValue, LabbookError
 from .gitcmd import Git, discover
 from .journal import journal_dir
 from .record import (
@@ -128,11 +128,7 @@ class Repository:
         starts at the remote-tracking one, as ``git checkout`` does, so that teammates
         share one history instead of each starting their own.
         """
-        tracking = f"refs/remotes/{self.settings.remote}/{self.settings.branch}"
-        usable = tracking.isprintable() and " " not in tracking
-        found = self.git.read_object(tracking) if usable and self.store.tip() is None else None
-        if found is not None and found[1] == "commit" \
-                and self.store.move(found[0], None, f"labbook: start from {tracking}"):
+        if self.start_from_remote() is not None:
             return True
         header = header_yaml(f"labbook {__version__}")
 
@@ -140,6 +136,22 @@ class Repository:
             return {} if snapshot.read(HEADER_PATH) is not None else {HEADER_PATH: header}
 
         return self.store.commit(add_header, "labbook: start the notebook") is not None
+
+    def start_from_remote(self) -> str | None:
+        """With no local branch but a remote-tracking one (a fresh clone), start the local
+        branch there, as ``git switch`` does; the remote-tracking ref's name when it did.
+        A repository that cannot be written (read-only) is left as it is."""
+        tracking = f"refs/remotes/{self.settings.remote}/{self.settings.branch}"
+        if not (tracking.isprintable() and " " not in tracking) or self.store.tip() is not None:
+            return None
+        found = self.git.read_object(tracking)
+        if found is None or found[1] != "commit":
+            return None
+        try:
+            moved = self.store.move(found[0], None, f"labbook: start from {tracking}")
+        except (OSError, LabbookError):
+            return None
+        return tracking[len("refs/remotes/"):] if moved else None
 
     def commit(self, edit: Edit, message: str | Callable[[], str]) -> str | None:
         """Commit to the branch, creating it first if this is the repository's first run."""

@@ -49,6 +49,10 @@ class _State:
         with self.lock:
             if self.repo is None:
                 self.repo = open_repository(self.repo_path)
+                started = self.repo.start_from_remote()
+                if started is not None:
+                    _log.warning("labbook: the experiments branch starts from %s (a fresh clone); "
+                                 "`labbook pull` brings newer runs", started)
                 self.recovered = lifecycle.recover(self.repo)
                 for run in self.recovered:
                     _log.warning("labbook: run %s (%s) had no live process; committed it as %s "
