@@ -10,6 +10,7 @@ undoes a concurrent one; a live run merges such edits into its next commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from . import lifecycle, record, validation
 from .errors import InvalidValue
@@ -99,6 +100,53 @@ def rename(repo: Repository, run: str, new_name: str) -> RunRecord:
         return f"rename {old} → {new_name}"
 
     return _edit_run(repo, run, change)
+
+
+def adopt_script_settings(repo: Repository, run_id: str, fixed: Mapping[str, Any], *,
+                          name: str | None = None, experiment: str | None = None,
+                          hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
+                          description: str | None = None) -> list[str]:
+    """Apply to a ``labbook run`` run what its script said (``set_experiment``, ``start_run(name=,
+    hypothesis=, tags=, description=)``) in one commit. ``fixed`` names what the command line
+    set (``name``, ``experiment``, ``hypothesis``: true; ``tags``: its keys): the command line
+    wins there. Returns one line per value the command line kept, for the script's stderr."""
+    said: list[str] = []
+    kept_tags = set(fixed.get("tags") or [])
+    wanted_tags = {validation.check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+    slug = repo.ensure_experiment(experiment).slug if experiment and not fixed.get("experiment") else None
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidValue(f"run name {name!r} is empty")
+
+    def change(rec: RunRecord) -> str:
+        changed = []
+        for field, value, flag in (("name", name, "--name"), ("hypothesis", hypothesis, "--hypothesis")):
+            if value is None or getattr(rec, field) == value:
+                continue
+            if fixed.get(field):
+                said.append(f"labbook: the command line's {flag} {getattr(rec, field)!r} wins over "
+                            f"the script's {value!r}")
+            else:
+                setattr(rec, field, value)
+                changed.append(field)
+        if experiment and fixed.get("experiment") and slug is None:
+            said.append(f"labbook: the command line's --experiment wins over the script's {experiment!r}")
+        elif slug is not None and rec.experiment != slug:
+            rec.experiment = slug
+            changed.append("experiment")
+        for key, value in wanted_tags.items():
+            if key in kept_tags and rec.tags.get(key) != value:
+                said.append(f"labbook: the command line's tag {key}={rec.tags.get(key)} wins over the "
+                            f"script's {key}={value}")
+            elif rec.tags.get(key) != value:
+                rec.tags[key] = value
+                changed.append(f"tag {key}")
+        if description and not any(n.text == description for n in rec.notes):
+            rec.notes.append(Note(time=record.utc_now(), author=repo.identity[0], text=description))
+            changed.append("description")
+        return f"run {rec.name}: as its script says ({', '.join(changed) or 'nothing new'})"
+
+    _edit_run(repo, run_id, change)
+    return said
 
 
 def set_deleted(repo: Repository, run: str, deleted: bool) -> RunRecord:

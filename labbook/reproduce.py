@@ -161,7 +161,8 @@ def reproduce(repo: Repository, run: str, rtol: float = 1e-6,
                 f"({original.id[:8]})", params=original.params,
                 tags={REPRODUCES_TAG: original.id}, cwd=str(cwd), log_bytes=log_bytes,
                 metrics_file=original.tags.get(runner.METRICS_FILE_TAG),
-                code_cwd=original.code.cwd)
+                code_cwd=original.code.cwd,
+                fixed={"name": True, "experiment": True, "hypothesis": True, "tags": [REPRODUCES_TAG]})
         finally:
             inner.close()
     again = lifecycle.load(repo, outcome.run_id).record

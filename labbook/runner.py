@@ -7,6 +7,7 @@ RUNNING, no journal). The command sees the run through the environment::
     LABBOOK_REPO         the repository
     LABBOOK_PARAMS       the params as a JSON object
     LABBOOK_PARAM_<KEY>  each param (KEY upper-cased, anything else than A-Z 0-9 → _)
+    LABBOOK_RUN_FIXED    what the command line set (JSON): the command's start_run keeps off it
 
 The command runs in a process group of its own; SIGINT and SIGTERM sent to
 ``labbook run`` are forwarded to that group. Run from a terminal it owns (stdin
@@ -102,10 +103,13 @@ def env_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def child_environment(repo: Repository, run_id: str, params: Mapping[str, Any]) -> dict[str, str]:
-    """This process's environment plus the run's id, repository and params."""
+def child_environment(repo: Repository, run_id: str, params: Mapping[str, Any],
+                      fixed: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """This process's environment plus the run's id, repository, params, and what the command
+    line set (so that the command's own start_run does not override it)."""
     env = dict(os.environ)
     env["LABBOOK_RUN_ID"] = run_id
+    env["LABBOOK_RUN_FIXED"] = json.dumps(dict(fixed or {}), sort_keys=True)
     env["LABBOOK_REPO"] = repo.git.toplevel or repo.git.git_dir
     env["LABBOOK_PARAMS"] = json.dumps(dict(params), allow_nan=True)
     for key, value in params.items():
@@ -117,7 +121,7 @@ def run_command(repo: Repository, command: list[str], *, experiment: str, name: 
                 hypothesis: str | None = None, params: Mapping[str, Any] | None = None,
                 tags: Mapping[str, str] | None = None, metrics_file: str | None = None,
                 log_bytes: int = DEFAULT_LOG_BYTES, cwd: str | None = None,
-                code_cwd: str | None = None) -> Outcome:
+                code_cwd: str | None = None, fixed: Mapping[str, Any] | None = None) -> Outcome:
     """Run ``command`` as a new run (see the module docstring) and return how it ended."""
     if not command:
         raise InvalidValue("no command to run: give it after --, e.g. labbook run -- python train.py")
@@ -138,7 +142,7 @@ def run_command(repo: Repository, command: list[str], *, experiment: str, name: 
             run.end("FAILED", error=f"{type(exc).__name__}: {exc}")
             raise
         run.detach()
-        done = execute(command, child_environment(repo, run.id, params), cwd, log_bytes)
+        done = execute(command, child_environment(repo, run.id, params, fixed), cwd, log_bytes)
     finally:
         journal.release_hold(repo.journal_dir, run.id, hold)
     return finish(repo, run.id, done, metrics_file)

@@ -9,6 +9,7 @@ them FINISHED; an uncaught exception ends them FAILED, Ctrl-C ends them KILLED.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import sys
@@ -126,19 +127,41 @@ def _active() -> Run:
     return run
 
 
-def _attach() -> Run | None:
+def _attach(**script: Any) -> Run | None:
     """Under `labbook run` ($LABBOOK_RUN_ID set), resume its run in attached mode: when this
-    process exits the run is detached (committed, still RUNNING), never ended."""
+    process exits the run is detached (committed, still RUNNING), never ended.
+
+    What the script said — ``script`` (start_run's name, experiment, hypothesis, tags,
+    description) and the experiment of ``set_experiment`` — is applied to the run first,
+    except where the command line set it ($LABBOOK_RUN_FIXED): then a line says so on stderr.
+    """
     rid = os.environ.get("LABBOOK_RUN_ID")
     if not rid:
         return None
     with _state.lock:
         if _state.current() is not None:
             return _state.current()
+        said = {key: value for key, value in script.items() if value}
+        if "experiment" not in said and _state.experiment:
+            said["experiment"] = _state.experiment
+        if said:
+            from . import notebook
+
+            for line in notebook.adopt_script_settings(_state.repository(), rid, _fixed_by_command_line(),
+                                                       **said):
+                print(line, file=sys.stderr)
         run = lifecycle.resume(_state.repository(), rid)
         run.attached = True
         _state.push(run)
         return run
+
+
+def _fixed_by_command_line() -> dict[str, Any]:
+    try:
+        fixed = json.loads(os.environ.get("LABBOOK_RUN_FIXED") or "{}")
+    except ValueError:
+        return {}
+    return fixed if isinstance(fixed, dict) else {}
 
 
 def repository() -> Repository:
@@ -208,11 +231,14 @@ def _active_experiment_name(repo: Repository) -> str | None:
 def start_run(name: str | None = None, *, experiment: str | None = None,
               hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
               parent: str | Run | None = None, nested: bool = False,
-              run_id: str | None = None) -> Run:
+              run_id: str | None = None, description: str | None = None) -> Run:
     """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run.
+    ``description`` (markdown, as MLflow's) becomes the run's first note.
 
     Under `labbook run` ($LABBOOK_RUN_ID set, as MLflow's MLFLOW_RUN_ID), with no run active
-    and no ``run_id``/``parent``, this attaches to that run instead of starting one.
+    and no ``run_id``/``parent``, this attaches to that run instead of starting one, and
+    applies ``name``, ``experiment``, ``hypothesis``, ``tags`` and ``description`` to it
+    (the command line's flags win where both are given).
     """
     repo = _state.repository()
     with _state.lock:
@@ -223,7 +249,8 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
                 raise InvalidValue(f"run {rid[:8]} is already active in this process")
             run = lifecycle.resume(repo, rid)
         elif current is None and parent is None and os.environ.get("LABBOOK_RUN_ID"):
-            attached = _attach()
+            attached = _attach(name=name, experiment=experiment, hypothesis=hypothesis,
+                               tags=dict(tags) if tags else None, description=description)
             assert attached is not None
             return attached
         else:
@@ -235,6 +262,8 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
                 repo, experiment=experiment or _state.experiment or DEFAULT_EXPERIMENT,
                 name=name, hypothesis=hypothesis, tags=dict(tags) if tags else None,
                 parent=parent_id)
+            if description:
+                run.note(description)
         _state.push(run)
         return run
 
@@ -405,10 +434,13 @@ def run_command(command: list[str], *, experiment: str | None = None, name: str 
         params = runner.parse_pairs(list(params), "param", typed=True)
     if tags is not None and not isinstance(tags, Mapping):
         tags = runner.parse_pairs(list(tags), "tag", typed=False)
+    fixed = {"name": name is not None, "experiment": experiment is not None,
+             "hypothesis": hypothesis is not None, "tags": sorted(tags or {})}
     return runner.run_command(
         _state.repository(), list(command), experiment=experiment or _state.experiment
         or DEFAULT_EXPERIMENT, name=name, hypothesis=hypothesis, params=params, tags=tags,
-        metrics_file=metrics_file, log_bytes=runner.DEFAULT_LOG_BYTES if log_bytes is None else log_bytes)
+        metrics_file=metrics_file, log_bytes=runner.DEFAULT_LOG_BYTES if log_bytes is None else log_bytes,
+        fixed=fixed)
 
 
 def list_artifacts(run: str) -> list[restore.ArtifactCheck]:

@@ -326,3 +326,38 @@ def test_ctrl_c_on_the_terminal_reaches_the_command_once(repo: Path):
     run = only_run(repo)
     assert run.metrics == {"interrupts": 1}
     assert run.status == "KILLED" and run.record.error == "killed by SIGINT"
+
+
+def test_what_the_script_says_is_applied_to_the_run_and_flags_win(repo: Path):
+    write_child(repo, """
+        labbook.set_experiment("cifar")
+        with labbook.start_run(name="adamw-bs256", hypothesis="AdamW beats SGD at bs 256",
+                               tags={"team": "vision", "stage": "sweep"}, description="First try."):
+            labbook.log_metric("loss", 0.5)
+    """)
+    proc = labbook_run(repo, "--", sys.executable, "child.py")
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(repo)
+    assert (run.name, run.record.hypothesis) == ("adamw-bs256", "AdamW beats SGD at bs 256")
+    assert labbook.search_runs(run_view="all").experiment.tolist() == ["cifar"]
+    assert run.tags["team"] == "vision" and [n.text for n in run.notes] == ["First try."]
+    assert run.metrics == {"loss": 0.5} and run.status == "FINISHED"
+    assert "wins over" not in proc.stderr
+
+
+def test_command_line_flags_win_over_the_script_and_say_so(repo: Path):
+    write_child(repo, """
+        labbook.set_experiment("from-script")
+        labbook.start_run(name="script-name", hypothesis="script idea", tags={"stage": "script"})
+        labbook.log_metric("loss", 0.1)
+    """)
+    proc = labbook_run(repo, "-n", "cli-name", "-e", "from-cli", "-t", "stage=cli", "--",
+                       sys.executable, "child.py")
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(repo)
+    assert (run.name, run.record.hypothesis, run.tags["stage"]) == ("cli-name", "script idea", "cli")
+    assert labbook.search_runs(run_view="all").experiment.tolist() == ["from-cli"]
+    for line in ("labbook: the command line's --name 'cli-name' wins over the script's 'script-name'",
+                 "labbook: the command line's --experiment wins over the script's 'from-script'",
+                 "labbook: the command line's tag stage=cli wins over the script's stage=script"):
+        assert line in proc.stderr.splitlines()
