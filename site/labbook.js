@@ -138,6 +138,10 @@
       if (typeof x === "number" && typeof y === "number") return (x - y) * dir;
       return String(x).localeCompare(String(y), undefined, {numeric: true}) * dir;
     };
+    if (this.flat) {  /* every run on its own: a sweep's best trial can reach the top */
+      return this.data.rows.filter(function (r) { return self.matches(r); }).sort(cmp)
+        .map(function (r) { return {row: r, children: []}; });
+    }
     var kids = {}, ids = {};
     this.data.rows.forEach(function (r) { ids[r.id] = 1; });
     this.data.rows.forEach(function (r) { if (r.parent && ids[r.parent]) (kids[r.parent] = kids[r.parent] || []).push(r); });
@@ -165,7 +169,9 @@
       var arrow = i === self.sortCol ? (self.sortDir > 0 ? " ▲" : " ▼") : "";
       var button = h("button", {type: "button", class: "sort", "data-col": col, title: col, text: shortName(col) + arrow});
       button.addEventListener("click", function () {
-        self.sortDir = i === self.sortCol ? -self.sortDir : 1;
+        /* a first click on a metric with a goal puts its best value first */
+        var first = self.data.goals[col] === "max" ? -1 : 1;
+        self.sortDir = i === self.sortCol ? -self.sortDir : first;
         self.sortCol = i;
         self.render();
       });
@@ -313,6 +319,11 @@
     columnChooser(table);
     byId("filter").addEventListener("input", function (ev) {
       table.text = ev.target.value.trim().toLowerCase();
+      table.page = 0;
+      table.renderBody();
+    });
+    byId("flat").addEventListener("change", function (ev) {
+      table.flat = ev.target.checked;
       table.page = 0;
       table.renderBody();
     });

@@ -203,3 +203,20 @@ def test_compare_links_accept_names_and_short_ids(site, browser):
     status = w.page.locator("#compare-status").inner_text()
     assert 'not found: <img src=x onerror="window.__xss=20">' in status
     w.clean()
+
+
+def test_a_metric_sorts_best_first_and_flat_lifts_a_sweeps_trial(site, browser):
+    root, _ = site
+    w = Watched(browser)
+    w.open(url(root, context.experiment_page(_slug(root, "baseline study"))))
+    names = w.page.locator("#runs tbody tr td.name")
+    w.page.click("#runs thead button[data-col='metrics.accuracy']")  # higher is better: 0.9 first
+    assert names.all_inner_texts()[0] == "lr-0.01"
+    w.page.click("#runs thead button[data-col='metrics.loss']")  # lower is better: 1/6 first
+    grouped = names.all_inner_texts()
+    assert grouped[0] == "lr-0.01" and grouped.index("sweep-child") == grouped.index("sweep") + 1
+    w.page.check("#flat")
+    flat = names.all_inner_texts()
+    assert flat[0] == "lr-0.01" and flat.index("sweep-child") < flat.index("sweep")  # 0.2 before no loss
+    assert w.page.locator("#runs tr.child").count() == 0
+    w.clean()
