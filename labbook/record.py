@@ -205,6 +205,7 @@ class ExperimentRecord:
     name: str
     description: str | None = None
     created: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -327,6 +328,8 @@ def experiment_to_yaml(record: ExperimentRecord) -> bytes:
     """The bytes of experiments/<slug>.yaml."""
     data = _plain(record)
     data.pop("slug")
+    if not data.get("tags"):
+        data.pop("tags", None)  # written only when set, so older files keep their bytes
     return yamlio.dump({"format": FORMAT_VERSION, **data})
 
 
@@ -338,6 +341,10 @@ def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
         raise FormatError(path, "an experiment needs a string field 'name'")
     _check_version(raw.pop("format", FORMAT_VERSION), path)
     raw.pop("slug", None)
+    tags = raw.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise FormatError(path, f"tags should be a mapping, not {type(tags).__name__}")
+    raw["tags"] = {str(k): str(v) for k, v in tags.items()}
     return _build(ExperimentRecord, {"slug": slug, **raw}, path, "experiment")
 
 

@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 from .. import filterlang, query
+from ..errors import LabbookError
+from ..record import DEFAULT_EXPERIMENT
 from ..repository import Repository
 from .entities import Metric, Run, RunData, RunInfo, artifact_uri, to_ms
-from .exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
+from .exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 
+SEARCH_MAX_RESULTS = 50_000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD for one page
 BASE_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 VIEW_TYPES = {1: "active", 2: "deleted", 3: "all", "ACTIVE_ONLY": "active",
               "DELETED_ONLY": "deleted", "ALL": "all"}
@@ -36,12 +39,16 @@ def experiment_slugs(repo: Repository, experiment_ids: Iterable[str] | str | Non
         return None
     names = query.experiment_names(repo)
     wanted: list[str] = []
-    for slug in [experiment_ids] if isinstance(experiment_ids, str) else (experiment_ids or []):
+    for given in [experiment_ids] if isinstance(experiment_ids, str) else (experiment_ids or []):
+        slug = DEFAULT_EXPERIMENT if str(given) == "0" else str(given)  # MLflow's Default
+        if slug == DEFAULT_EXPERIMENT and slug not in names:
+            continue  # a fresh store's Default experiment: no runs yet
         if str(slug) not in names:
             raise MlflowException(f"Could not find experiment with ID {slug}", RESOURCE_DOES_NOT_EXIST)
         wanted.append(names[str(slug)])
     known = set(names.values())
     for name in [experiment_names] if isinstance(experiment_names, str) else (experiment_names or []):
+        name = DEFAULT_EXPERIMENT if name == "Default" else name
         if name in known:
             wanted.append(name)  # MLflow ignores unknown names
     return wanted
@@ -53,8 +60,11 @@ def search_frame(repo: Repository, experiments: list[str] | None, filter_string:
     """Matching runs in MLflow's layout (see the module docstring)."""
     if experiments is not None and not experiments:
         return empty_frame()
-    tree = filterlang.parse(filter_string) if filter_string and filter_string.strip() else None
-    orders = [filterlang.parse_order_by(_order_alias(item)) for item in (order_by or [])]
+    try:
+        tree = filterlang.parse(filter_string) if filter_string and filter_string.strip() else None
+        orders = [filterlang.parse_order_by(_order_alias(item)) for item in (order_by or [])]
+    except LabbookError as exc:  # MLflow raises its MlflowException (INVALID_PARAMETER_VALUE)
+        raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
     table = query.runs_frame(repo, experiments, run_view)
     if table.empty:
         return empty_frame()
