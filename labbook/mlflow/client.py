@@ -140,9 +140,7 @@ class MlflowClient:
                    tags: Mapping[str, Any] | None = None, run_name: str | None = None) -> Run:
         """A new RUNNING run (committed, not active here): log to it by id, then set_terminated."""
         exp = self.get_experiment(experiment_id)
-        if exp.experiment_id == record.DEFAULT_EXPERIMENT:
-            self.repo.ensure_experiment(record.DEFAULT_EXPERIMENT)
-        run = lifecycle.start(self.repo, experiment=exp.name, name=run_name,
+        run = lifecycle.start(self.repo, experiment=experiments.labbook_name(exp.name), name=run_name,
                               tags={str(k): str(v) for k, v in (tags or {}).items()} or None,
                               start_time=None if start_time is None else ms_to_iso(start_time))
         run.detach()
