@@ -114,8 +114,11 @@ class MetricSummary:
     count: int
 
     def add(self, value: float, step: int, timestamp: int) -> None:
-        """Fold one more logged value in (the newest step wins ``last``)."""
-        if step >= self.step:
+        """Fold one more logged value in: ``last`` is the value of the highest step, then the
+        latest timestamp, then the larger value, as MLflow's latest metric."""
+        newer = (step, timestamp) > (self.step, self.timestamp)
+        if newer or ((step, timestamp) == (self.step, self.timestamp)
+                     and (value > self.last or math.isnan(self.last))):
             self.last, self.step, self.timestamp = value, step, timestamp
         if not math.isnan(value):
             self.min = value if math.isnan(self.min) else min(self.min, value)

@@ -340,7 +340,8 @@ def search_runs(experiment_ids: Iterable[str] | str | None = None, filter_string
     view = frame.VIEW_TYPES.get(run_view_type)
     if view is None:
         raise MlflowException(f"run_view_type {run_view_type!r} is not 1, 2 or 3 (ViewType)")
-    found = frame.search_frame(repo, wanted, filter_string, order_by, max_results, view)
+    found = frame.search_frame(repo, wanted, filter_string, order_by, max_results, view,
+                               nan_marks=output_format == "list")
     if output_format == "list":
         return frame.frame_to_runs(found)
     if output_format != "pandas":

@@ -271,7 +271,8 @@ class MlflowClient:
         limit = experiments.check_max_results(max_results, frame.SEARCH_MAX_RESULTS)
         start = page_offset(page_token)
         slugs = frame.experiment_slugs(self.repo, experiment_ids, None)
-        found = frame.search_frame(self.repo, slugs, filter_string, order_by, start + limit + 1, view)
+        found = frame.search_frame(self.repo, slugs, filter_string, order_by, start + limit + 1, view,
+                                  nan_marks=True)
         runs = frame.frame_to_runs(found.iloc[start:start + limit])
         more = len(found) > start + limit
         return PagedList(runs, _page_token(start + limit) if more else None)

@@ -56,8 +56,9 @@ def experiment_slugs(repo: Repository, experiment_ids: Iterable[str] | str | Non
 
 def search_frame(repo: Repository, experiments: list[str] | None, filter_string: str | None,
                  order_by: Iterable[str] | None, max_results: int | None,
-                 run_view: str) -> pd.DataFrame:
-    """Matching runs in MLflow's layout (see the module docstring)."""
+                 run_view: str, nan_marks: bool = False) -> pd.DataFrame:
+    """Matching runs in MLflow's layout (see the module docstring); with ``nan_marks`` the
+    columns that tell a logged NaN from a missing metric are kept (for frame_to_runs)."""
     if experiments is not None and not experiments:
         return empty_frame()
     try:
@@ -65,6 +66,8 @@ def search_frame(repo: Repository, experiments: list[str] | None, filter_string:
         orders = [filterlang.parse_order_by(_order_alias(item)) for item in (order_by or [])]
     except LabbookError as exc:  # MLflow raises its MlflowException (INVALID_PARAMETER_VALUE)
         raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    if len({column for column, _ in orders}) < len(orders):
+        raise MlflowException(f"`order_by` contains duplicate fields: {list(order_by or [])}")
     table = query.runs_frame(repo, experiments, run_view)
     if table.empty:
         return empty_frame()
@@ -75,11 +78,19 @@ def search_frame(repo: Repository, experiments: list[str] | None, filter_string:
         if table[attribute].notna().any():
             table[column] = table[attribute]
     if tree is not None:
-        table = table[query.evaluate(tree, table)]
-    table = query.sort_runs(table, orders)
+        try:
+            table = table[query.evaluate(tree, table)]
+        except LabbookError as exc:
+            raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    table = query.sort_runs(table, orders, text_prefixes=("params.", "tags."))
     if max_results is not None:
         table = table.head(int(max_results))
-    return _mlflow_columns(table.reset_index(drop=True))
+    out = _mlflow_columns(table.reset_index(drop=True))
+    if nan_marks and not out.empty:
+        for column in table.columns:
+            if column.startswith(query.NAN_MARK):
+                out[column] = table[column].to_numpy()
+    return out
 
 
 def _order_alias(item: str) -> str:
@@ -128,7 +139,8 @@ def frame_to_runs(frame: pd.DataFrame) -> list[Run]:
     runs = []
     for row in frame.to_dict(orient="records"):
         def pick(prefix: str, row: dict[str, Any] = row) -> dict[str, Any]:
-            return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix) and not _missing(v)}
+            return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix) and
+                    (not _missing(v) or row.get(query.NAN_MARK + k) is True)}  # a logged NaN
         tags = pick("tags.")
         info = RunInfo(row["run_id"], row["experiment_id"], tags.get("mlflow.runName", ""),
                        tags.get("mlflow.user", ""), row["status"], _ms(row["start_time"]),
