@@ -349,6 +349,25 @@ def search_runs(experiment_ids: Iterable[str] | str | None = None, filter_string
     return found
 
 
+# -- autologging --------------------------------------------------------------------
+def autolog(log_input_examples: bool = False, log_model_signatures: bool = True,
+            log_models: bool = True, log_datasets: bool = True, disable: bool = False,
+            exclusive: bool = False, disable_for_unsupported_versions: bool = False,
+            silent: bool = False, **flavour_options: Any) -> None:
+    """Autolog every library labbook can: scikit-learn (see ``mlflow.sklearn.autolog``)."""
+    from . import sklearn as sklearn_flavour
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return  # as MLflow: autolog() covers the libraries that are installed
+    sklearn_flavour.autolog(log_input_examples=log_input_examples, log_models=log_models,
+                            disable=disable, exclusive=exclusive, silent=silent,
+                            **{k: v for k, v in flavour_options.items()
+                               if k in ("max_tuning_runs", "serialization_format", "pos_label",
+                                        "extra_tags", "registered_model_name")})
+
+
 # -- what is not here -------------------------------------------------------------------
 def __getattr__(name: str) -> Any:
     if name.startswith("_"):
@@ -356,7 +375,7 @@ def __getattr__(name: str) -> Any:
     raise Unsupported(name)
 
 
-from . import models, tracking  # noqa: E402  (mlflow.tracking.MlflowClient, mlflow.models)
+from . import models, sklearn, tracking  # noqa: E402  (mlflow.tracking.MlflowClient, mlflow.sklearn…)
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -375,6 +394,7 @@ __all__ = [
     "ViewType",
     "active_record",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_run",
     "end_run",
@@ -404,6 +424,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "sklearn",
     "start_run",
     "tracking",
 ]
