@@ -42,6 +42,7 @@ ATTRIBUTES = {
     "start_time": "start_time", "created": "start_time", "end_time": "end_time",
     "duration": "duration", "parent_run_id": "parent_run_id", "parent": "parent_run_id",
     "code_commit": "code_commit", "commit": "code_commit", "code_dirty": "code_dirty",
+    "user_id": "user", "artifact_uri": "artifact_uri",
     "hypothesis": "hypothesis", "verdict": "verdict",
 }
 KEYWORDS = {"and", "or", "not", "like", "ilike", "in", "is", "null", "asc", "desc"}
@@ -50,6 +51,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
   | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+  | (?P<qprefix>`(?i:metrics?|params?|parameters?|tags?|attributes?|attr|run)`\.)
   | (?P<backtick>`(?:[^`]|``)*`)
   | (?P<op>==|!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),])
@@ -114,6 +116,8 @@ def tokenize(text: str) -> list[Token]:
             value = value[1:-1].replace(value[0] * 2, value[0])
         elif kind == "backtick":
             value = value[1:-1].replace("``", "`")
+        elif kind == "qprefix":  # `metrics`.mse: a quoted prefix, as MLflow allows
+            kind, value = "name", value[1:-2] + "."
         elif kind == "name" and value.lower() in KEYWORDS:
             kind, value = "keyword", value.lower()
         if kind != "space":
@@ -210,9 +214,10 @@ class _Parser:
         kind = PREFIXES.get(prefix.lower()) if dot else None
         if kind is None:
             return self._attribute(token.value, token)
-        if not key:  # metrics.`val loss` or metrics."val loss"
+        if not key:  # metrics.`val loss`, metrics."val loss" or `metrics`.mse
             quoted = self.peek()
-            if quoted.kind not in ("backtick", "string"):
+            if quoted.kind not in ("backtick", "string") and not (
+                    quoted.kind == "name" and quoted.pos == token.pos + len(token.value) + 2):
                 raise self.fail(f"a key after '{prefix}.'")
             self.take()
             key = quoted.value

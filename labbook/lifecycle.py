@@ -22,9 +22,10 @@ MIN_PREFIX = 4
 def start(repo: Repository, *, experiment: str, name: str | None = None,
           hypothesis: str | None = None, tags: dict[str, str] | None = None,
           parent: str | None = None, run_id: str | None = None,
-          command: list[str] | None = None) -> Run:
+          command: list[str] | None = None, start_time: str | None = None) -> Run:
     """Start a new live run in ``experiment`` (created if missing) and commit its start;
-    ``command`` replaces this process's command line (redacted here)."""
+    ``command`` replaces this process's command line (redacted here); ``start_time`` (ISO
+    UTC, default now) is for runs whose start a caller gives, as MLflow's create_run."""
     exp = repo.ensure_experiment(experiment)
     rid = run_id or new_run_id()
     if hypothesis is not None and not isinstance(hypothesis, str):
@@ -38,7 +39,7 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
         files[code.diff] = repo.store.write_blob(diff)
     rec = RunRecord(
         id=rid, name=name or f"run-{rid[:8]}", experiment=exp.slug, status="RUNNING",
-        start_time=record.utc_now(), parent=parent, user=repo.identity[0],
+        start_time=start_time or record.utc_now(), parent=parent, user=repo.identity[0],
         host=socket.gethostname(), code=code,
         command=provenance.command_line() if command is None else provenance.redact_command(command),
         environment=Environment(python=python, platform=platform_name, packages=env_path),

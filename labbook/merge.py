@@ -14,7 +14,8 @@ sides changed. docs/sync.md describes the rules for users:
   keep the local value and put the other side's in the record's ``conflicts``
   list; the later conclusion wins (the other goes to ``conflicts``); artifacts
   are a union by path;
-* an experiment changed on both sides: declared metric goals merged field by field,
+* an experiment changed on both sides: tags merged key by key and declared metric goals
+  field by field,
   the local name and description, the
   earlier ``created`` (the other description is quoted in the merge message);
 * any other file changed on both sides: the local version (the message names
@@ -338,6 +339,7 @@ def merge_experiment(slug: str, base: bytes | None, ours: bytes, theirs: bytes) 
         line = f"experiment {o.name}: kept the local description; the other was: {t.description!r}"
     out.created = min(x for x in (o.created, t.created) if x) if (o.created or t.created) else ""
     out.extra = _merge_mapping("", _get(b, "extra", {}), o.extra, t.extra, lambda *_: None)
+    out.tags = _merge_mapping("tags", _get(b, "tags", {}), o.tags, t.tags, lambda *_: None)
     out.metrics = _merge_metric_specs(_get(b, "metrics", {}), o.metrics, t.metrics)
     return record.experiment_to_yaml(out), line
 

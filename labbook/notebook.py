@@ -199,6 +199,31 @@ def rename_experiment(repo: Repository, experiment: str, new_name: str) -> Exper
     return result[0]
 
 
+def tag_experiment(repo: Repository, experiment: str, tags: Mapping[str, str]) -> ExperimentRecord:
+    """Set tags (string → string, MLflow's experiment tags) on an existing experiment."""
+    for key, value in tags.items():
+        validation.check_key(key, "tag")
+        if not isinstance(value, str):
+            raise InvalidValue(f"experiment tag {key!r} has the value {value!r:.60}; allowed: a string")
+    slug = _existing_slug(repo, experiment)
+    path = record.experiment_path(slug)
+    result: list[ExperimentRecord] = []
+
+    def edit(snapshot: Snapshot) -> dict[str, bytes]:
+        data = snapshot.read(path)
+        if data is None:
+            raise InvalidValue(f"experiment {experiment!r} disappeared from the branch")
+        exp = record.experiment_from_yaml(data, slug)
+        exp.tags.update(tags)
+        result[:] = [exp]
+        return {path: record.experiment_to_yaml(exp)}
+
+    repo.commit(edit, f"experiment {_existing_name(repo, experiment)}: tag "
+                      f"{', '.join(f'{k}={v}' for k, v in tags.items())}"[:200])
+    repo.forget_experiment(slug)
+    return result[0]
+
+
 def _slug_for_name(repo: Repository, name: str) -> str | None:
     snapshot = repo.store.snapshot()
     for entry in snapshot.list("experiments"):

@@ -33,6 +33,7 @@ BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end
                 "user", "parent_run_id", "code_commit", "code_dirty", "hypothesis", "verdict"]
 RUN_VIEWS = ("active", "deleted", "all")
 _TIME_COLUMNS = ("start_time", "end_time")
+NAN_MARK = "~nan."  # internal columns: ~nan.metrics.x is True where NaN was logged for x
 _catalogs: weakref.WeakKeyDictionary[Repository, Catalog] = weakref.WeakKeyDictionary()
 
 
@@ -148,7 +149,25 @@ def runs_frame(repo: Repository, experiments: Iterable[str] | None = None,
     for column in extra:
         if column.startswith("metrics."):
             frame[column] = frame[column].astype("float64")
+            logged_nan = [isinstance(v, float) and v != v for v in picked[column]]
+            if any(logged_nan):  # a NaN that was logged is a value, not a missing metric
+                frame[NAN_MARK + column] = logged_nan
     return frame
+
+
+def without_marks(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the columns that tell a logged NaN from a missing metric."""
+    marks = [c for c in frame.columns if c.startswith(NAN_MARK)]
+    return frame.drop(columns=marks) if marks else frame
+
+
+def _present(frame: pd.DataFrame, name: str, values: pd.Series) -> np.ndarray:
+    """Rows that have a value in the column: a logged NaN counts, a missing metric does not."""
+    present = values.notna().to_numpy()
+    mark = NAN_MARK + name
+    if mark in frame.columns:
+        present = present | frame[mark].to_numpy(dtype=bool)
+    return present
 
 
 def _column(values: list[Any]) -> pd.Series:
@@ -192,7 +211,7 @@ def search_runs(repo: Repository, experiments: Iterable[str] | None = None,
         frame = frame[frame["code_commit"] == full]
     if tree is not None:
         frame = frame[evaluate(tree, frame)]
-    frame = sort_runs(frame, orders)
+    frame = without_marks(sort_runs(frame, orders))
     if max_results is not None:
         if not isinstance(max_results, int) or max_results < 0:
             raise InvalidValue(f"max_results {max_results!r} is not a whole number ≥ 0")
@@ -200,19 +219,41 @@ def search_runs(repo: Repository, experiments: Iterable[str] | None = None,
     return frame.reset_index(drop=True)
 
 
-def sort_runs(frame: pd.DataFrame, orders: list[tuple[Column, bool]]) -> pd.DataFrame:
-    """Sort by each (column, ascending); missing values last; default newest first."""
-    if not orders:
-        orders = [(Column("attributes", "start_time"), False)]
-    orders = [o for o in orders if o[0].name in frame.columns]
-    if frame.empty or not orders:
+def sort_runs(frame: pd.DataFrame, orders: list[tuple[Column, bool]],
+              text_prefixes: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Sort by each (column, ascending), as MLflow does: missing values last whatever the
+    direction, a metric's logged NaN after every number and before missing; ties newest
+    first (start_time descending), then by run id. A column no run has sorts every run as
+    missing, so the next keys (and the newest-first tie-break) still order them. Columns
+    named with ``text_prefixes`` compare as text (MLflow's params and tags are strings)."""
+    if frame.empty:
         return frame
-    keys = pd.DataFrame({f"k{i}": _sortable(frame[column.name])
-                         for i, (column, _) in enumerate(orders)}, index=frame.index)
+    keys: dict[str, pd.Series] = {}
+    ascending: list[bool] = []
+    for i, (column, up) in enumerate(orders):
+        name = column.name
+        values = frame[name] if name in frame.columns else pd.Series(None, index=frame.index,
+                                                                      dtype=object)
+        rank = np.where(_present(frame, name, values), 0, 2)
+        if name.startswith("metrics."):
+            rank = np.where(values.isna().to_numpy() & (rank == 0), 1, rank)
+        keys[f"r{i}"] = pd.Series(rank, index=frame.index)
+        keys[f"k{i}"] = values.map(lambda v: None if _missing(v) else str(v)) \
+            if name.startswith(text_prefixes) else _sortable(values)
+        ascending += [True, up]
+    if not any(column.name == "start_time" for column, _ in orders):
+        keys["start"] = frame["start_time"]
+        ascending.append(False)
     keys["tie"] = frame["run_id"]
-    order = keys.sort_values(by=list(keys.columns), ascending=[a for _, a in orders] + [True],
-                             na_position="last", kind="mergesort").index
+    ascending.append(True)
+    table = pd.DataFrame(keys, index=frame.index)
+    order = table.sort_values(by=list(table.columns), ascending=ascending, na_position="last",
+                              kind="mergesort").index
     return frame.loc[order]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NaT
 
 
 def _sortable(values: pd.Series) -> pd.Series:
@@ -247,7 +288,7 @@ def _compare(node: Comparison, frame: pd.DataFrame) -> np.ndarray:
         values = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     else:
         values = frame[name]
-    present = values.notna().to_numpy()
+    present = _present(frame, name, values)
     if node.op == "null":
         return present if node.negated else ~present
     if node.op in ("like", "ilike"):

@@ -116,8 +116,11 @@ class MetricSummary:
     count: int
 
     def add(self, value: float, step: int, timestamp: int) -> None:
-        """Fold one more logged value in (the newest step wins ``last``)."""
-        if step >= self.step:
+        """Fold one more logged value in: ``last`` is the value of the highest step, then the
+        latest timestamp, then the larger value, as MLflow's latest metric."""
+        newer = (step, timestamp) > (self.step, self.timestamp)
+        if newer or ((step, timestamp) == (self.step, self.timestamp)
+                     and (value > self.last or math.isnan(self.last))):
             self.last, self.step, self.timestamp = value, step, timestamp
         if not math.isnan(value):
             self.min = value if math.isnan(self.min) else min(self.min, value)
@@ -227,6 +230,7 @@ class ExperimentRecord:
     name: str
     description: str | None = None
     created: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, MetricSpec] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -350,6 +354,8 @@ def experiment_to_yaml(record: ExperimentRecord) -> bytes:
     """The bytes of experiments/<slug>.yaml (``metrics`` only when some are declared)."""
     data = _plain(record)
     data.pop("slug")
+    if not data.get("tags"):
+        data.pop("tags", None)  # written only when set, so older files keep their bytes
     specs = {key: spec.to_plain() for key, spec in sorted(record.metrics.items())}
     data["metrics"] = {key: plain for key, plain in specs.items() if plain}
     if not data["metrics"]:
@@ -383,6 +389,10 @@ def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
         raise FormatError(path, "an experiment needs a string field 'name'")
     _check_version(raw.pop("format", FORMAT_VERSION), path)
     raw.pop("slug", None)
+    tags = raw.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise FormatError(path, f"tags should be a mapping, not {type(tags).__name__}")
+    raw["tags"] = {str(k): str(v) for k, v in tags.items()}
     raw["metrics"] = metric_specs_from_plain(raw.get("metrics"))
     return _build(ExperimentRecord, {"slug": slug, **raw}, path, "experiment")
 

@@ -55,6 +55,9 @@ class Run:
         self.on_end: Callable[[Run], None] | None = None
         self.on_detach: Callable[[Run], None] | None = None
         self.attached = False  # a child of `labbook run`: exiting detaches, never ends
+        # Lets go of the run in this thread on `with` exit; False while another thread has it
+        # active (it resumed the run by id), so only the last thread's exit ends it.
+        self.on_release: Callable[[Run], bool] | None = None
 
     # -- what a user reads ------------------------------------------------------
     @property
@@ -129,7 +132,7 @@ class Run:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
-        if not self.active:
+        if not self.active or (self.on_release is not None and not self.on_release(self)):
             return
         failed = exc_type is not None and not issubclass(exc_type, KeyboardInterrupt)
         if failed:

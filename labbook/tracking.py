@@ -1,9 +1,12 @@
 """The fluent API: ``labbook.start_run``, ``labbook.log_metric`` and friends.
 
 Each function is a one-liner over a :class:`Run` taken from the active-run
-stack. The stack is process-wide (threads of a training loop see the run their
-main thread started, as in MLflow). A process that exits with runs open ends
-them FINISHED; an uncaught exception ends them FAILED, Ctrl-C ends them KILLED.
+stack. The stack is per thread, as in MLflow: a thread starts with no active run,
+so workers of a thread pool each start (and log into) runs of their own; to log
+into one run from many threads, pass its id (``start_run(run_id=…)`` or the MLflow
+client). The repository and the current experiment are process-wide. A process
+that exits with runs open (in any thread) ends them FINISHED; an uncaught
+exception ends them FAILED, Ctrl-C ends them KILLED.
 """
 
 from __future__ import annotations
@@ -36,14 +39,16 @@ if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stay
 
 
 class _State:
-    """The process-wide tracking state: repository, current experiment, active runs."""
+    """The tracking state: repository and current experiment (process-wide), and each
+    thread's stack of active runs and last started run."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.repo: Repository | None = None
         self.repo_path: str | None = None
         self.experiment: str | None = None
-        self.stack: list[Run] = []
+        self.local = threading.local()
+        self.stacks: list[list[Run]] = []  # every thread's stack that holds a run
         self.recovered: list[Run] = []  # folded when the repository was opened
 
     def repository(self) -> Repository:
@@ -60,20 +65,64 @@ class _State:
                                  "from its journal", run.id[:8], run.name, run.status)
             return self.repo
 
+    @property
+    def stack(self) -> list[Run]:
+        """This thread's active runs, outermost first (empty in a new thread)."""
+        stack = getattr(self.local, "stack", None)
+        if stack is None:
+            stack = self.local.stack = []
+        return stack
+
+    @property
+    def last(self) -> Run | None:
+        """The run this thread started or resumed last (live or ended)."""
+        return getattr(self.local, "last", None)
+
     def push(self, run: Run) -> None:
         with self.lock:
             run.on_end = self.pop
             run.on_detach = self.pop
-            self.stack.append(run)
+            run.on_release = self.release
+            stack = self.stack
+            if not any(s is stack for s in self.stacks):
+                self.stacks.append(stack)
+            stack.append(run)
+            self.local.last = run
             self._install_exit_hooks()
 
     def pop(self, run: Run) -> None:
+        """Take ``run`` off every thread's stack (it ended, maybe in another thread)."""
         with self.lock:
-            if run in self.stack:
-                self.stack.remove(run)
+            for stack in self.stacks:
+                while run in stack:
+                    stack.remove(run)
+            self.stacks = [s for s in self.stacks if s or s is self.stack]
+
+    def release(self, run: Run) -> bool:
+        """Take ``run`` off this thread's stack only; True if no other thread holds it."""
+        with self.lock:
+            stack = self.stack
+            if run in stack:
+                stack.remove(run)
+            return self.holder(run.id) is None
 
     def current(self) -> Run | None:
-        return self.stack[-1] if self.stack else None
+        stack = self.stack
+        return stack[-1] if stack else None
+
+    def holder(self, run_id: str) -> Run | None:
+        """The live Run with this id if some thread of this process has it active."""
+        with self.lock:
+            return next((r for s in self.stacks for r in s if r.id == run_id), None)
+
+    def live_runs(self) -> list[Run]:
+        """Every run active in some thread, each once, in the order they were pushed."""
+        with self.lock:
+            seen: dict[int, Run] = {}
+            for stack in self.stacks:
+                for run in stack:
+                    seen.setdefault(id(run), run)
+            return list(seen.values())
 
     def reset(self) -> None:
         """Forget everything (ends nothing); used between tests."""
@@ -106,7 +155,7 @@ _hooks_installed = False
 
 
 def _end_open_runs(status: str, error: str | None, exc: BaseException | None = None) -> None:
-    for run in reversed(list(_state.stack)):
+    for run in reversed(_state.live_runs()):
         _state.pop(run)
         try:
             if exc is not None:
@@ -141,17 +190,19 @@ def _attach(**script: Any) -> Run | None:
     with _state.lock:
         if _state.current() is not None:
             return _state.current()
-        said = {key: value for key, value in script.items() if value}
-        if "experiment" not in said and _state.experiment:
-            said["experiment"] = _state.experiment
-        if said:
-            from . import notebook
+        run = _state.holder(rid)  # another thread of this process attached it already
+        if run is None:
+            said = {key: value for key, value in script.items() if value}
+            if "experiment" not in said and _state.experiment:
+                said["experiment"] = _state.experiment
+            if said:
+                from . import notebook
 
-            for line in notebook.adopt_script_settings(_state.repository(), rid, _fixed_by_command_line(),
-                                                       **said):
-                print(line, file=sys.stderr)
-        run = lifecycle.resume(_state.repository(), rid)
-        run.attached = True
+                for line in notebook.adopt_script_settings(_state.repository(), rid,
+                                                           _fixed_by_command_line(), **said):
+                    print(line, file=sys.stderr)
+            run = lifecycle.resume(_state.repository(), rid)
+            run.attached = True
         _state.push(run)
         return run
 
@@ -246,8 +297,8 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
         if run_id is not None:
             rid = lifecycle.resolve(repo.store.snapshot(), run_id)
             if any(r.id == rid for r in _state.stack):
-                raise InvalidValue(f"run {rid[:8]} is already active in this process")
-            run = lifecycle.resume(repo, rid)
+                raise InvalidValue(f"run {rid[:8]} is already active in this thread")
+            run = _state.holder(rid) or lifecycle.resume(repo, rid)  # shared with another thread
         elif current is None and parent is None and os.environ.get("LABBOOK_RUN_ID"):
             attached = _attach(name=name, experiment=experiment, hypothesis=hypothesis,
                                tags=dict(tags) if tags else None, description=description)
@@ -277,15 +328,21 @@ def _parent_id(repo: Repository, parent: str | Run | None, current: Run | None) 
 
 
 def end_run(status: str = "FINISHED") -> None:
-    """End the active run (no-op when none is active, as in MLflow)."""
+    """End this thread's active run (no-op when none is active, as in MLflow). A run that
+    other threads also resumed by id is only let go here; the last thread to let go ends it."""
     run = _state.current()
-    if run is not None:
+    if run is not None and _state.release(run):
         run.end(status)
 
 
 def active_run() -> Run | None:
-    """The innermost active run, or None."""
+    """This thread's innermost active run, or None (a new thread has none, as in MLflow)."""
     return _state.current()
+
+
+def last_active_run() -> Run | None:
+    """The run this thread started or resumed last: the active one, or the last one ended."""
+    return _state.current() or _state.last
 
 
 def get_run(id_or_name: str) -> Run:

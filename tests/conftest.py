@@ -67,7 +67,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.delenv("LABBOOK_REPO", raising=False)
     tracking.reset()
     yield
-    for run in list(tracking._state.stack):
+    for run in tracking._state.live_runs():
         run.end()
     tracking.reset()
 

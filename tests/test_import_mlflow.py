@@ -25,7 +25,8 @@ def fill_store(client: MlflowClient, artifacts: Path | None, tmp: Path) -> dict[
     an artifact; returns run name → MLflow run id."""
     location = artifacts.resolve().as_uri() if artifacts is not None else None
     exp = client.create_experiment("/sweep", artifact_location=location,
-                                   tags={"mlflow.note.content": "Which alpha is best?"})
+                                   tags={"mlflow.note.content": "Which alpha is best?",
+                                         "owner": "vision-team"})
     parent = client.create_run(exp, run_name="sweep-parent", tags={"team": "vision"},
                                start_time=T0)
     pid = parent.info.run_id
@@ -80,7 +81,9 @@ def test_import_brings_every_run_param_metric_tag_parent_status_and_artifact(rep
     assert frame.loc[good, "parent_run_id"] == pid and frame.loc[bad, "parent_run_id"] == pid
     assert frame.loc[good, "status"] == "FINISHED" and frame.loc[bad, "status"] == "FAILED"
     assert frame.loc[good, "tags.stage"] == "sweep" and frame.loc[pid, "tags.team"] == "vision"
-    assert not any(c.startswith("tags.mlflow.") for c in frame.columns)
+    assert [c for c in frame.columns if c.startswith("tags.mlflow.")] == ["tags.mlflow.note.content"]
+    assert frame.loc[pid, "tags.mlflow.note.content"] == "the parent of the sweep"
+    assert frame["user"].isna().all()  # MLflow's client-made runs have no mlflow.user tag
     history = labbook.get_metric_history(bad, "loss")
     assert list(history["step"]) == [0, 1, 2, 3, 4]
     assert list(history["value"]) == pytest.approx([1.0 + 1.0 / (s + 1) for s in range(5)])
@@ -96,6 +99,15 @@ def test_import_brings_every_run_param_metric_tag_parent_status_and_artifact(rep
     experiments = labbook.list_experiments()
     assert experiments[["experiment", "description", "runs"]].values.tolist() == [
         ["/sweep", "Which alpha is best?", 3]]
+    [slug] = [e.name[:-5] for e in tracking.repository().store.snapshot().list("experiments")]
+    assert tracking.repository().experiment(slug).tags == {"owner": "vision-team"}
+    import labbook.mlflow as lmlflow
+
+    mirrored = lmlflow.get_run(pid)  # the drop-in shows what MLflow showed
+    assert mirrored.data.tags["mlflow.note.content"] == "the parent of the sweep"
+    assert "mlflow.user" not in mirrored.data.tags
+    assert lmlflow.get_experiment_by_name("/sweep").tags == {
+        "owner": "vision-team", "mlflow.note.content": "Which alpha is best?"}
     assert user_state(repo) == before
 
     again = tracking.import_mlflow(source)

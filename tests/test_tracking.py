@@ -221,10 +221,11 @@ def test_threads_logging_without_steps_never_share_a_step(repo: Path):
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
     try:
         with labbook.start_run(name="threads") as run:
-            def work():
-                for _ in range(400):
-                    labbook.log_metrics({"x": 1.0})
-                    labbook.log_metric("x", 2.0)
+            def work():  # a thread starts with no active run: it resumes this one by id
+                with labbook.start_run(run_id=run.id):
+                    for _ in range(400):
+                        labbook.log_metrics({"x": 1.0})
+                        labbook.log_metric("x", 2.0)
             threads = [threading.Thread(target=work) for _ in range(4)]
             for t in threads:
                 t.start()

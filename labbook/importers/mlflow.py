@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import lifecycle, record
+from .. import lifecycle, notebook, record
 from ..errors import InvalidValue, LabbookError
 from ..record import Code, Environment
 from ..repository import Repository
@@ -26,7 +26,8 @@ from ..repository import Repository
 RUN_NAME, PARENT, NOTE, USER = "mlflow.runName", "mlflow.parentRunId", "mlflow.note.content", "mlflow.user"
 GIT_COMMIT = "mlflow.source.git.commit"
 # the mlflow.* tags kept as tags (labbook.mlflow stores and reads these the same way)
-KEPT_SYSTEM_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.branch")
+KEPT_SYSTEM_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.branch",
+                    "mlflow.note.content")
 IMPORTED_STATUSES = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}
 Progress = Callable[[int, int], None]
 
@@ -140,7 +141,10 @@ def import_mlflow(repo: Repository, source: str, progress: Progress | None = Non
         if not found and (exp.lifecycle_stage == "deleted" or exp.experiment_id == "0"):
             continue  # an empty Default experiment (MLflow makes one) or a deleted one
         names[exp.experiment_id] = exp.name
-        repo.ensure_experiment(exp.name, exp.tags.get(NOTE) or None)
+        imported = repo.ensure_experiment(exp.name, exp.tags.get(NOTE) or None)
+        extra_tags = {k: str(v) for k, v in exp.tags.items() if k != NOTE}
+        if extra_tags and any(imported.tags.get(k) != v for k, v in extra_tags.items()):
+            notebook.tag_experiment(repo, imported.slug, extra_tags)
         summary.experiments += 1
         runs += found
     on_branch = {e.run_id for e in catalog_for(repo).entries(repo.store.snapshot())}
@@ -161,7 +165,7 @@ def _import_run(repo: Repository, client: Any, run: Any, experiment: str, known:
     info, data = run.info, run.data
     rid = info.run_id
     tags = {k: v for k, v in data.tags.items()
-            if not k.startswith("mlflow.") or k in KEPT_SYSTEM_TAGS}
+            if not k.startswith("mlflow.") or k in KEPT_SYSTEM_TAGS}  # the note stays a tag too
     parent = data.tags.get(PARENT)
     if parent is not None and parent not in known:
         summary.warnings.append(f"run {rid[:8]}: its parent {parent[:8]} is not in the store; "
@@ -184,7 +188,7 @@ def _import_run(repo: Repository, client: Any, run: Any, experiment: str, known:
                 summary.artifacts += len(live.log_artifacts(local))
         rec = live.record
         rec.start_time = iso_ms(info.start_time) or rec.start_time
-        rec.user = info.user_id or data.tags.get(USER) or rec.user
+        rec.user = data.tags.get(USER) or None  # MLflow shows no user when it had none
         rec.host, rec.environment = None, Environment()  # MLflow does not know them
         rec.code = Code(commit=data.tags.get(GIT_COMMIT), branch=data.tags.get("mlflow.source.git.branch"))
         rec.deleted = info.lifecycle_stage == "deleted"

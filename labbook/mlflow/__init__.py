@@ -20,12 +20,12 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from .. import tracking
+from .. import tracking as fluent
 from ..errors import InvalidValue, LabbookError, NoActiveRun, ParamConflict, RunNotFound
 from ..record import DEFAULT_EXPERIMENT
-from . import entities, exceptions, frame, media
+from . import entities, exceptions, experiments, frame, media
 from .client import MlflowClient, active_record, client_run
-from .entities import ActiveRun, Experiment, Metric, Run, RunData, RunInfo
+from .entities import ActiveRun, Experiment, FileInfo, Metric, Run, RunData, RunInfo, ViewType
 from .exceptions import (
     INVALID_PARAMETER_VALUE,
     RESOURCE_ALREADY_EXISTS,
@@ -35,7 +35,6 @@ from .exceptions import (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-_last_run_id: str | None = None
 
 
 def mlflow_errors(func: F) -> F:
@@ -63,12 +62,12 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     elif "://" in text or text.startswith(("databricks", "sqlite:", "http:", "https:")):
         raise Unsupported("set_tracking_uri", f"{text!r} is not a local git repository; "
                           "labbook logs to the experiments branch of a git repository")
-    tracking.set_repository(text or None)
+    fluent.set_repository(text or None)
 
 
 def get_tracking_uri() -> str:
     """``file:`` + the repository's work tree."""
-    git = tracking.repository().git
+    git = fluent.repository().git
     return "file:" + str(git.toplevel or git.git_dir)
 
 
@@ -77,13 +76,10 @@ def get_tracking_uri() -> str:
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment current (created when new, by name); returns it."""
     if experiment_id is not None:
-        exp = tracking.repository().experiment(str(experiment_id))
-        if exp is None:
-            raise MlflowException(f"No Experiment with id={experiment_id} exists", RESOURCE_DOES_NOT_EXIST)
-        experiment_name = exp.name
+        experiment_name = experiments.get(fluent.repository(), experiment_id).name
     if experiment_name is None:
         raise MlflowException("Must specify exactly one of: `experiment_id` or `experiment_name`.")
-    return Experiment.of(tracking.set_experiment(experiment_name))
+    return Experiment.of(fluent.set_experiment(experiments.labbook_name(experiment_name)))
 
 
 def create_experiment(name: str, artifact_location: str | None = None,
@@ -100,8 +96,30 @@ def get_experiment_by_name(name: str) -> Experiment | None:
     return MlflowClient().get_experiment_by_name(name)
 
 
-def search_experiments(filter_string: str | None = None, **kwargs: Any) -> list[Experiment]:
-    return MlflowClient().search_experiments(filter_string, **kwargs)
+def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                       filter_string: str | None = None,
+                       order_by: Iterable[str] | None = None) -> list[Experiment]:
+    """Every matching experiment (all pages), as MLflow's fluent search_experiments."""
+    found = experiments.search(fluent.repository(), view_type, max_results or
+                               experiments.SEARCH_MAX_RESULTS, filter_string, order_by)
+    return list(found)
+
+
+@mlflow_errors
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Tag the current experiment (MLflow's default experiment when none was set)."""
+    experiments.set_tags(fluent.repository(), _current_experiment_slug(), {key: value})
+
+
+@mlflow_errors
+def set_experiment_tags(tags: Mapping[str, Any]) -> None:
+    experiments.set_tags(fluent.repository(), _current_experiment_slug(), tags)
+
+
+def _current_experiment_slug() -> str:
+    name = fluent._state.experiment or DEFAULT_EXPERIMENT
+    exp = experiments.by_name(fluent.repository(), name)
+    return exp.experiment_id if exp is not None else DEFAULT_EXPERIMENT
 
 
 # -- runs --------------------------------------------------------------------------
@@ -110,21 +128,21 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               nested: bool = False, parent_run_id: str | None = None,
               tags: Mapping[str, Any] | None = None, description: str | None = None,
               log_system_metrics: bool | None = None) -> ActiveRun:
-    """Start a run, or resume ``run_id``; use it in ``with`` or end it with end_run."""
-    global _last_run_id
+    """Start a run, or resume ``run_id``; use it in ``with`` or end it with end_run.
+
+    The active run is per thread, as in MLflow: a new thread has none. A run another thread
+    has active can be resumed here by id; the last thread to end it ends it.
+    """
     if log_system_metrics:
         raise Unsupported("start_run(log_system_metrics=True)")
     if run_id is not None:
-        run = tracking.start_run(run_id=run_id)
+        run = fluent.start_run(run_id=run_id)
     else:
         experiment = None
         if experiment_id is not None:
-            exp = tracking.repository().experiment(str(experiment_id))
-            if exp is None:
-                raise MlflowException(f"No Experiment with id={experiment_id} exists",
-                                      RESOURCE_DOES_NOT_EXIST)
-            experiment = exp.name
-        current = tracking.active_run()
+            experiment = experiments.labbook_name(experiments.get(fluent.repository(),
+                                                                  experiment_id).name)
+        current = fluent.active_run()
         if current is not None and not nested and parent_run_id is None:
             raise MlflowException(f"Run with UUID {current.id} is already active. To start a nested "
                                   "run, call start_run with nested=True")
@@ -133,11 +151,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         extra.setdefault("mlflow.source.type", "LOCAL")
         if description is not None:
             extra["mlflow.note.content"] = description
-        run = tracking.start_run(run_name, experiment=experiment, tags=_tag_texts(extra),
+        run = fluent.start_run(run_name, experiment=experiment, tags=_tag_texts(extra),
                                  parent=parent_run_id, nested=nested)
         if run.record.code.branch and "mlflow.source.git.branch" not in extra:
             run.set_tag("mlflow.source.git.branch", run.record.code.branch)
-    _last_run_id = run.id
     return ActiveRun(run)
 
 
@@ -147,21 +164,21 @@ def _tag_texts(tags: Mapping[str, Any]) -> dict[str, str]:
 
 def end_run(status: str = "FINISHED") -> None:
     """End the active run (nothing to do when none is active)."""
-    tracking.end_run(status)
+    fluent.end_run(status)
 
 
 def active_run() -> ActiveRun | None:
-    run = tracking.active_run()
+    run = fluent.active_run()
     return None if run is None else ActiveRun(run)
 
 
 @mlflow_errors
 def last_active_run() -> Run | None:
-    """The active run, else the last run this process started (as it is now on the branch)."""
-    run = tracking.active_run()
-    if run is not None:
-        return Run.of(run.record)
-    return None if _last_run_id is None else get_run(_last_run_id)
+    """This thread's active run, else the last run it started (as it is now on the branch)."""
+    run = fluent.last_active_run()
+    if run is None:
+        return None
+    return Run.of(run.record) if run.active else get_run(run.id)
 
 
 @mlflow_errors
@@ -176,9 +193,16 @@ def delete_run(run_id: str) -> None:
 
 def _current() -> Any:
     """The active run; like MLflow, a log call with none active starts one."""
-    run = tracking.active_run()
+    run = fluent.active_run()
     return run if run is not None else start_run().labbook_run
 
+
+
+@mlflow_errors
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """Where the active run's artifacts are (a run is started if none is active, as in MLflow)."""
+    uri = entities.artifact_uri(_current().id)
+    return uri if not artifact_path else f"{uri}/{artifact_path.strip('/')}"
 
 
 # -- logging -------------------------------------------------------------------------
@@ -309,14 +333,15 @@ def search_runs(experiment_ids: Iterable[str] | str | None = None, filter_string
     With no experiment given, the current experiment's runs (all runs with
     ``search_all_experiments=True`` or when no experiment was set).
     """
-    repo = tracking.repository()
-    experiments = frame.experiment_slugs(repo, experiment_ids, experiment_names)
-    if experiments is None and not search_all_experiments and tracking._state.experiment:
-        experiments = [tracking._state.experiment]
+    repo = fluent.repository()
+    wanted = frame.experiment_slugs(repo, experiment_ids, experiment_names)
+    if wanted is None and not search_all_experiments and fluent._state.experiment:
+        wanted = [fluent._state.experiment]
     view = frame.VIEW_TYPES.get(run_view_type)
     if view is None:
         raise MlflowException(f"run_view_type {run_view_type!r} is not 1, 2 or 3 (ViewType)")
-    found = frame.search_frame(repo, experiments, filter_string, order_by, max_results, view)
+    found = frame.search_frame(repo, wanted, filter_string, order_by, max_results, view,
+                               nan_marks=output_format == "list")
     if output_format == "list":
         return frame.frame_to_runs(found)
     if output_format != "pandas":
@@ -324,10 +349,23 @@ def search_runs(experiment_ids: Iterable[str] | str | None = None, filter_string
     return found
 
 
-class ViewType:
-    ACTIVE_ONLY = 1
-    DELETED_ONLY = 2
-    ALL = 3
+# -- autologging --------------------------------------------------------------------
+def autolog(log_input_examples: bool = False, log_model_signatures: bool = True,
+            log_models: bool = True, log_datasets: bool = True, disable: bool = False,
+            exclusive: bool = False, disable_for_unsupported_versions: bool = False,
+            silent: bool = False, **flavour_options: Any) -> None:
+    """Autolog every library labbook can: scikit-learn (see ``mlflow.sklearn.autolog``)."""
+    from . import sklearn as sklearn_flavour
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return  # as MLflow: autolog() covers the libraries that are installed
+    sklearn_flavour.autolog(log_input_examples=log_input_examples, log_models=log_models,
+                            disable=disable, exclusive=exclusive, silent=silent,
+                            **{k: v for k, v in flavour_options.items()
+                               if k in ("max_tuning_runs", "serialization_format", "pos_label",
+                                        "extra_tags", "registered_model_name")})
 
 
 # -- what is not here -------------------------------------------------------------------
@@ -337,11 +375,14 @@ def __getattr__(name: str) -> Any:
     raise Unsupported(name)
 
 
+from . import models, sklearn, tracking  # noqa: E402  (mlflow.tracking.MlflowClient, mlflow.sklearn…)
+
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "RESOURCE_ALREADY_EXISTS",
     "ActiveRun",
     "Experiment",
+    "FileInfo",
     "LabbookError",
     "Metric",
     "MlflowClient",
@@ -353,10 +394,12 @@ __all__ = [
     "ViewType",
     "active_record",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_run",
     "end_run",
     "exceptions",
+    "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
     "get_run",
@@ -372,11 +415,16 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "models",
     "search_experiments",
     "search_runs",
     "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "sklearn",
     "start_run",
+    "tracking",
 ]

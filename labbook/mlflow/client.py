@@ -7,22 +7,24 @@ Logging to a run that is not active in this process resumes it, logs, and puts i
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from .. import lifecycle, notebook, record, tracking
-from ..errors import InvalidValue, RunNotFound
+from ..errors import RunNotFound
 from ..repository import Repository, open_repository
 from ..run import Run as LabbookRun
-from . import frame, media
-from .entities import Experiment, Metric, Run
-from .exceptions import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, MlflowException, Unsupported
+from . import experiments, frame, media
+from .entities import Experiment, FileInfo, Metric, PagedList, Run, ms_to_iso, page_offset
+from .entities import page_token as _page_token
+from .exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException, Unsupported
 
 
 def active_record(run_id: str) -> LabbookRun | None:
-    """The run with this id if it is live in this process."""
-    return next((run for run in tracking._state.stack if run.id == run_id), None)
+    """The run with this id if it is live in this process (active in some thread)."""
+    return tracking._state.holder(run_id)
 
 
 @contextmanager
@@ -41,18 +43,49 @@ def client_run(run_id: str | None, repo: Repository | None = None) -> Iterator[L
     if live is not None:
         yield live
         return
-    try:
-        before = lifecycle.load(repo, run_id)
-    except RunNotFound as exc:
-        raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST) from exc
-    run = lifecycle.resume(repo, before.id)
+    run = _borrow(repo, run_id)
     try:
         yield run
     finally:
-        if before.status == "RUNNING":
+        _give_back(repo, run_id)
+
+
+# Runs resumed for a client call, shared by the threads logging to them at the same time:
+# (repository, run id) -> [run, callers, status, error and end time before].
+_borrowed: dict[tuple[int, str], list[Any]] = {}
+_borrow_lock = threading.Lock()
+
+
+def _borrow(repo: Repository, run_id: str) -> LabbookRun:
+    with _borrow_lock:
+        entry = _borrowed.get((id(repo), run_id))
+        if entry is None:
+            try:
+                before = lifecycle.load(repo, run_id)
+            except RunNotFound as exc:
+                raise MlflowException(f"Run with id={run_id} not found",
+                                      RESOURCE_DOES_NOT_EXIST) from exc
+            entry = [lifecycle.resume(repo, before.id), 0, before.status, before.record.error,
+                     before.record.end_time]
+            _borrowed[(id(repo), run_id)] = entry
+        entry[1] += 1
+        return entry[0]
+
+
+def _give_back(repo: Repository, run_id: str) -> None:
+    """The last caller puts the run back as it was: ended with its old status and end time
+    (as MLflow, logging to an ended run does not move its end), or RUNNING."""
+    with _borrow_lock:
+        entry = _borrowed[(id(repo), run_id)]
+        entry[1] -= 1
+        if entry[1]:
+            return
+        del _borrowed[(id(repo), run_id)]
+        run, _, status, error, end_time = entry
+        if status == "RUNNING":
             run.detach()
         else:
-            run.end(before.status, error=before.record.error)
+            run.end(status, error=error, end_time=end_time)
 
 
 class MlflowClient:
@@ -80,59 +113,89 @@ class MlflowClient:
     # -- experiments
     def create_experiment(self, name: str, artifact_location: str | None = None,
                           tags: Mapping[str, Any] | None = None) -> str:
-        if artifact_location is not None:
-            raise Unsupported("create_experiment(artifact_location=...)",
-                              "set `git config labbook.artifactStore DIR` instead")
-        if not isinstance(name, str) or not name.strip():
-            raise MlflowException("Invalid experiment name: an experiment needs a name")
-        if self.repo.experiment(record.experiment_slug(name)) is not None:
-            raise MlflowException(f"Experiment '{name}' already exists.", RESOURCE_ALREADY_EXISTS)
-        description = (tags or {}).get("mlflow.note.content")
-        return self.repo.ensure_experiment(name, description).slug
+        """Create an experiment with its tags; its id (slug). An existing name is an error."""
+        return experiments.create(self.repo, name, artifact_location, tags)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        exp = self.repo.experiment(str(experiment_id))
-        if exp is None:
-            raise MlflowException(f"No Experiment with id={experiment_id} exists", RESOURCE_DOES_NOT_EXIST)
-        return Experiment.of(exp)
+        return experiments.get(self.repo, experiment_id)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        exp = self.repo.experiment(record.experiment_slug(name))
-        return None if exp is None or exp.name != name else Experiment.of(exp)
+        return experiments.by_name(self.repo, name)
 
-    def search_experiments(self, filter_string: str | None = None, **ignored: Any) -> list[Experiment]:
-        if filter_string:
-            raise Unsupported("search_experiments(filter_string=...)")
-        found = [self.repo.experiment(slug) for slug in frame.query.experiment_names(self.repo)]
-        return [Experiment.of(exp) for exp in found if exp is not None]
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        experiments.set_tags(self.repo, experiment_id, {key: value})
+
+    def search_experiments(self, view_type: int = 1, max_results: int | None = 1000,
+                           filter_string: str | None = None, order_by: Iterable[str] | None = None,
+                           page_token: str | None = None) -> PagedList:
+        """Experiments matching MLflow's experiment filter (name, tags.*, creation_time…)."""
+        return experiments.search(self.repo, view_type, max_results, filter_string, order_by,
+                                  page_token)
 
     # -- runs
     def get_run(self, run_id: str) -> Run:
-        live = active_record(run_id) if self._repo is None else None
-        if live is not None:
-            return Run.of(live.record)
-        try:
-            return Run.of(lifecycle.load(self.repo, run_id).record)
-        except RunNotFound as exc:
-            raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST) from exc
+        return Run.of(self.get_run_record(run_id))
 
     def create_run(self, experiment_id: str, start_time: int | None = None,
                    tags: Mapping[str, Any] | None = None, run_name: str | None = None) -> Run:
         """A new RUNNING run (committed, not active here): log to it by id, then set_terminated."""
         exp = self.get_experiment(experiment_id)
-        run = lifecycle.start(self.repo, experiment=exp.name, name=run_name,
-                              tags={str(k): str(v) for k, v in (tags or {}).items()} or None)
+        run = lifecycle.start(self.repo, experiment=experiments.labbook_name(exp.name), name=run_name,
+                              tags={str(k): str(v) for k, v in (tags or {}).items()} or None,
+                              start_time=None if start_time is None else ms_to_iso(start_time))
         run.detach()
         return Run.of(run.record)
 
     def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+        """End a run with ``status`` at ``end_time`` (ms since the epoch; default now)."""
+        when = None if end_time is None else ms_to_iso(end_time)
+        if status not in record.TERMINAL_STATUSES:
+            raise MlflowException(f"Invalid run status {status!r}: set_terminated takes one of "
+                                  f"{', '.join(record.TERMINAL_STATUSES)}")
         live = active_record(run_id) if self._repo is None else None
         if live is None:
             try:
                 live = lifecycle.resume(self.repo, run_id)
             except RunNotFound as exc:
                 raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST) from exc
-        live.end(status)
+        live.end(status, end_time=when)
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        """Rename a run and/or set its status (a terminal one ends it, RUNNING reopens it)."""
+        self.get_run(run_id)  # an unknown run is MLflow's RESOURCE_DOES_NOT_EXIST
+        if name is not None:
+            notebook.rename(self.repo, run_id, name)
+        if status is None:
+            return
+        if status == "RUNNING":
+            live = active_record(run_id) if self._repo is None else None
+            if live is None:
+                lifecycle.resume(self.repo, run_id).detach()
+            return
+        self.set_terminated(run_id, status)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files and folders directly under ``path`` (default: the run's artifact root)."""
+        prefix = (path or "").strip("/")
+        children: dict[str, FileInfo] = {}
+        for artifact in self.get_run_record(run_id).artifacts:
+            if prefix and not artifact.path.startswith(prefix + "/"):
+                continue
+            rest = artifact.path[len(prefix) + 1:] if prefix else artifact.path
+            head, _, tail = rest.partition("/")
+            full = f"{prefix}/{head}" if prefix else head
+            children[full] = FileInfo(full, True, None) if tail else FileInfo(full, False, artifact.size)
+        return [children[k] for k in sorted(children)]
+
+    def get_run_record(self, run_id: str) -> record.RunRecord:
+        """The labbook record of a run (live here, else from the branch)."""
+        live = active_record(run_id) if self._repo is None else None
+        if live is not None:
+            return live.record
+        try:
+            return lifecycle.load(self.repo, run_id).record
+        except RunNotFound as exc:
+            raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST) from exc
 
     def delete_run(self, run_id: str) -> None:
         notebook.set_deleted(self.repo, run_id, True)
@@ -200,15 +263,19 @@ class MlflowClient:
 
     def search_runs(self, experiment_ids: Iterable[str] | str, filter_string: str = "",
                     run_view_type: int | str = 1, max_results: int = 1000,
-                    order_by: Iterable[str] | None = None, page_token: str | None = None) -> list[Run]:
-        if page_token:
-            raise Unsupported("MlflowClient.search_runs(page_token=...)")
+                    order_by: Iterable[str] | None = None, page_token: str | None = None) -> PagedList:
+        """A page of runs (MLflow's PagedList: ``.token`` names the next page, None at the end)."""
         view = frame.VIEW_TYPES.get(run_view_type)
         if view is None:
-            raise InvalidValue(f"run_view_type {run_view_type!r} is not 1, 2 or 3")
-        experiments = frame.experiment_slugs(self.repo, experiment_ids, None)
-        found = frame.search_frame(self.repo, experiments, filter_string, order_by, max_results, view)
-        return frame.frame_to_runs(found)
+            raise MlflowException(f"run_view_type {run_view_type!r} is not 1, 2 or 3 (ViewType)")
+        limit = experiments.check_max_results(max_results, frame.SEARCH_MAX_RESULTS)
+        start = page_offset(page_token)
+        slugs = frame.experiment_slugs(self.repo, experiment_ids, None)
+        found = frame.search_frame(self.repo, slugs, filter_string, order_by, start + limit + 1, view,
+                                  nan_marks=True)
+        runs = frame.frame_to_runs(found.iloc[start:start + limit])
+        more = len(found) > start + limit
+        return PagedList(runs, _page_token(start + limit) if more else None)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -7,9 +7,11 @@ Experiment ids are the experiment's slug (its file name on the branch,
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import record
@@ -21,6 +23,15 @@ def to_ms(iso: str | None) -> int | None:
     if iso is None:
         return None
     return round(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def ms_to_iso(ms: Any) -> str:
+    """A record time from MLflow's milliseconds since the epoch (an int or a whole float)."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not math.isfinite(ms) or ms < 0:
+        from .exceptions import MlflowException
+
+        raise MlflowException(f"time {ms!r} is not milliseconds since the epoch (a non-negative int)")
+    return record.format_time(datetime.fromtimestamp(int(ms) / 1000, UTC))
 
 
 def param_text(value: Any) -> str:
@@ -57,10 +68,59 @@ class Experiment:
 
     @classmethod
     def of(cls, exp: ExperimentRecord) -> Experiment:
-        tags = {"mlflow.note.content": exp.description} if exp.description else {}
-        created = to_ms(exp.created)
-        return cls(exp.slug, exp.name, f"experiments:experiments/{exp.slug}.yaml", "active", tags,
+        """labbook's ``default`` experiment is MLflow's ``Default``."""
+        tags = dict(exp.tags)
+        if exp.description:
+            tags["mlflow.note.content"] = exp.description
+        created = to_ms(exp.created) if exp.created else None
+        name = "Default" if exp.slug == exp.name == record.DEFAULT_EXPERIMENT else exp.name
+        return cls(exp.slug, name, f"experiments:experiments/{exp.slug}.yaml", "active", tags,
                    created, created)
+
+
+class ViewType:
+    """Which runs a search sees: ``mlflow.entities.ViewType``."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+
+@dataclass
+class FileInfo:
+    """An artifact (or a folder of them) as ``MlflowClient.list_artifacts`` lists it."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+class PagedList(list):  # type: ignore[type-arg]
+    """A page of results with ``token``, the ``page_token`` of the next page (None at the end)."""
+
+    def __init__(self, items: Any, token: str | None):
+        super().__init__(items)
+        self.token = token
+
+
+def page_token(offset: int) -> str:
+    """An opaque page token, as MLflow's: base64 of ``{"offset": n}``."""
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def page_offset(token: str | None) -> int:
+    """The offset a page token names (0 for None); a token we did not make is an error."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.b64decode(token, validate=True))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, TypeError, KeyError):
+        pass
+    from .exceptions import MlflowException
+
+    raise MlflowException(f"Invalid page token {token!r}: pass the token of a previous page")
 
 
 @dataclass
@@ -144,7 +204,7 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self._run.__exit__(exc_type, exc, tb)
+        self._run.__exit__(exc_type, exc, tb)  # ends it unless another thread has it active
         return False
 
     def __repr__(self) -> str:

@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 from .. import filterlang, query
+from ..errors import LabbookError
+from ..record import DEFAULT_EXPERIMENT
 from ..repository import Repository
 from .entities import Metric, Run, RunData, RunInfo, artifact_uri, to_ms
-from .exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException
+from .exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 
+SEARCH_MAX_RESULTS = 50_000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD for one page
 BASE_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 VIEW_TYPES = {1: "active", 2: "deleted", 3: "all", "ACTIVE_ONLY": "active",
               "DELETED_ONLY": "deleted", "ALL": "all"}
@@ -36,12 +39,16 @@ def experiment_slugs(repo: Repository, experiment_ids: Iterable[str] | str | Non
         return None
     names = query.experiment_names(repo)
     wanted: list[str] = []
-    for slug in [experiment_ids] if isinstance(experiment_ids, str) else (experiment_ids or []):
+    for given in [experiment_ids] if isinstance(experiment_ids, str) else (experiment_ids or []):
+        slug = DEFAULT_EXPERIMENT if str(given) == "0" else str(given)  # MLflow's Default
+        if slug == DEFAULT_EXPERIMENT and slug not in names:
+            continue  # a fresh store's Default experiment: no runs yet
         if str(slug) not in names:
             raise MlflowException(f"Could not find experiment with ID {slug}", RESOURCE_DOES_NOT_EXIST)
         wanted.append(names[str(slug)])
     known = set(names.values())
     for name in [experiment_names] if isinstance(experiment_names, str) else (experiment_names or []):
+        name = DEFAULT_EXPERIMENT if name == "Default" else name
         if name in known:
             wanted.append(name)  # MLflow ignores unknown names
     return wanted
@@ -49,12 +56,18 @@ def experiment_slugs(repo: Repository, experiment_ids: Iterable[str] | str | Non
 
 def search_frame(repo: Repository, experiments: list[str] | None, filter_string: str | None,
                  order_by: Iterable[str] | None, max_results: int | None,
-                 run_view: str) -> pd.DataFrame:
-    """Matching runs in MLflow's layout (see the module docstring)."""
+                 run_view: str, nan_marks: bool = False) -> pd.DataFrame:
+    """Matching runs in MLflow's layout (see the module docstring); with ``nan_marks`` the
+    columns that tell a logged NaN from a missing metric are kept (for frame_to_runs)."""
     if experiments is not None and not experiments:
         return empty_frame()
-    tree = filterlang.parse(filter_string) if filter_string and filter_string.strip() else None
-    orders = [filterlang.parse_order_by(_order_alias(item)) for item in (order_by or [])]
+    try:
+        tree = filterlang.parse(filter_string) if filter_string and filter_string.strip() else None
+        orders = [filterlang.parse_order_by(_order_alias(item)) for item in (order_by or [])]
+    except LabbookError as exc:  # MLflow raises its MlflowException (INVALID_PARAMETER_VALUE)
+        raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    if len({column for column, _ in orders}) < len(orders):
+        raise MlflowException(f"`order_by` contains duplicate fields: {list(order_by or [])}")
     table = query.runs_frame(repo, experiments, run_view)
     if table.empty:
         return empty_frame()
@@ -65,11 +78,19 @@ def search_frame(repo: Repository, experiments: list[str] | None, filter_string:
         if table[attribute].notna().any():
             table[column] = table[attribute]
     if tree is not None:
-        table = table[query.evaluate(tree, table)]
-    table = query.sort_runs(table, orders)
+        try:
+            table = table[query.evaluate(tree, table)]
+        except LabbookError as exc:
+            raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+    table = query.sort_runs(table, orders, text_prefixes=("params.", "tags."))
     if max_results is not None:
         table = table.head(int(max_results))
-    return _mlflow_columns(table.reset_index(drop=True))
+    out = _mlflow_columns(table.reset_index(drop=True))
+    if nan_marks and not out.empty:
+        for column in table.columns:
+            if column.startswith(query.NAN_MARK):
+                out[column] = table[column].to_numpy()
+    return out
 
 
 def _order_alias(item: str) -> str:
@@ -118,7 +139,8 @@ def frame_to_runs(frame: pd.DataFrame) -> list[Run]:
     runs = []
     for row in frame.to_dict(orient="records"):
         def pick(prefix: str, row: dict[str, Any] = row) -> dict[str, Any]:
-            return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix) and not _missing(v)}
+            return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix) and
+                    (not _missing(v) or row.get(query.NAN_MARK + k) is True)}  # a logged NaN
         tags = pick("tags.")
         info = RunInfo(row["run_id"], row["experiment_id"], tags.get("mlflow.runName", ""),
                        tags.get("mlflow.user", ""), row["status"], _ms(row["start_time"]),
