@@ -174,9 +174,11 @@ def _natural_width(frame: pd.DataFrame, column: str, goals: Mapping[str, Goal], 
 
 
 def cell(value: Any) -> str:
-    """One value as table text."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One value as table text: missing is blank, a logged NaN is 'NaN'."""
+    if value is None or value is pd.NA:
         return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
@@ -185,9 +187,11 @@ def cell(value: Any) -> str:
 
 
 def plain(value: Any) -> Any:
-    """One value as JSON data: ISO times, null for missing and NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One value as JSON data: ISO times, null for missing, "NaN" for a logged NaN."""
+    if value is None or value is pd.NA:
         return None
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     if isinstance(value, pd.Timestamp):
         return value.isoformat().replace("+00:00", "Z")
     if hasattr(value, "item"):

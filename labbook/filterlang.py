@@ -243,7 +243,10 @@ class _Parser:
         if token.kind == "string":
             self.take()
             return token.value
-        raise self.fail("a number or a quoted string")
+        if token.kind == "name" and token.value.lower() in ("true", "false"):
+            self.take()
+            return token.value.lower() == "true"
+        raise self.fail("a number, a quoted string, true or false")
 
     def comparison(self) -> Comparison:
         column = self.identifier()

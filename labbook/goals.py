@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class Goal:
 
     def best(self, values: Iterable[float | None]) -> float | None:
         """The best of ``values`` (missing and NaN skipped), or None when there is no goal."""
-        known = [v for v in values if v is not None and not math.isnan(v)]
+        known = [float(v) for v in values if isinstance(v, numbers.Real) and not math.isnan(v)]
         if self.goal is None or not known:
             return None
         return max(known) if self.goal == MAXIMIZE else min(known)

@@ -161,6 +161,19 @@ def without_marks(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=marks) if marks else frame
 
 
+def with_nullable_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as search_runs returns it: each metric column Float64, where a run that did
+    not log the metric holds <NA> and a logged NaN stays NaN (the marks are dropped)."""
+    out = without_marks(frame)
+    for column in [c for c in out.columns if c.startswith("metrics.")]:
+        values = out[column].to_numpy(dtype="float64", na_value=np.nan)
+        mark = NAN_MARK + column
+        logged_nan = frame[mark].to_numpy(dtype=bool) if mark in frame.columns else np.zeros(len(out), bool)
+        missing = np.isnan(values) & ~logged_nan
+        out[column] = pd.Series(pd.arrays.FloatingArray(values, missing), index=out.index)
+    return out
+
+
 def _present(frame: pd.DataFrame, name: str, values: pd.Series) -> np.ndarray:
     """Rows that have a value in the column: a logged NaN counts, a missing metric does not."""
     present = values.notna().to_numpy()
@@ -171,14 +184,18 @@ def _present(frame: pd.DataFrame, name: str, values: pd.Series) -> np.ndarray:
 
 
 def _column(values: list[Any]) -> pd.Series:
-    """A column keeping values as logged: one numeric dtype only when every value shares it."""
+    """A column keeping values as logged: one dtype when every value shares a type, pandas'
+    nullable one when some runs lack it (ints → Int64, bools → boolean), anything else (ints
+    beside floats too, so a 3 stays an int) as objects."""
     kinds = set(map(type, values))
     missing = type(None) in kinds
     kinds.discard(type(None))
     if kinds == {float}:
         return pd.Series(values, dtype="float64")
-    if kinds == {int} and not missing:
-        return pd.Series(values, dtype="int64")
+    if kinds == {int}:
+        return pd.Series(values, dtype="Int64" if missing else "int64")
+    if kinds == {bool}:
+        return pd.Series(values, dtype="boolean")
     return pd.Series(values, dtype=object)
 
 
@@ -211,7 +228,7 @@ def search_runs(repo: Repository, experiments: Iterable[str] | None = None,
         frame = frame[frame["code_commit"] == full]
     if tree is not None:
         frame = frame[evaluate(tree, frame)]
-    frame = without_marks(sort_runs(frame, orders))
+    frame = with_nullable_metrics(sort_runs(frame, orders))
     if max_results is not None:
         if not isinstance(max_results, int) or max_results < 0:
             raise InvalidValue(f"max_results {max_results!r} is not a whole number ≥ 0")
@@ -311,7 +328,8 @@ def _compare(node: Comparison, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _as_text(values: pd.Series) -> list[str | None]:
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else _text(v) for v in values]
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else _text(v)
+            for v in values]
 
 
 def _text(value: Any) -> str:
@@ -322,7 +340,7 @@ def _text(value: Any) -> str:
 
 def _numbers(values: pd.Series) -> np.ndarray:
     if values.dtype.kind in "fi":
-        return values.to_numpy(dtype="float64")
+        return values.to_numpy(dtype="float64", na_value=np.nan)
     if values.dtype.kind == "M":
         return (values.astype("int64") // 1_000_000).to_numpy(dtype="float64")
     out = np.full(len(values), np.nan)
@@ -335,10 +353,28 @@ def _numbers(values: pd.Series) -> np.ndarray:
 def _equal(values: pd.Series, literal: Any) -> np.ndarray:
     if values.dtype.kind == "M":
         return _order(values, "=", literal, None)
+    truth = _truth(literal)
+    if truth is not None:  # true/false, and MLflow's 'True'/'false' for a boolean value
+        flags = [v if isinstance(v, bool | np.bool_) else None for v in values]
+        if isinstance(literal, bool) or any(f is not None for f in flags):
+            return np.array([f is not None and bool(f) == truth for f in flags], dtype=bool) | (
+                _equal_text(values, literal) if isinstance(literal, str) else False)
     if isinstance(literal, str):
-        texts = _as_text(values)
-        return np.array([t == literal for t in texts], dtype=bool)
+        return _equal_text(values, literal)
     return _numbers(values) == float(literal)
+
+
+def _truth(literal: Any) -> bool | None:
+    if isinstance(literal, bool):
+        return literal
+    if isinstance(literal, str) and literal.lower() in ("true", "false"):
+        return literal.lower() == "true"
+    return None
+
+
+def _equal_text(values: pd.Series, literal: str) -> np.ndarray:
+    texts = _as_text(values)
+    return np.array([t == literal for t in texts], dtype=bool)
 
 
 def _order(values: pd.Series, op: str, literal: Any, column: Column | None) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
@@ -203,3 +204,30 @@ def test_ls_fits_80_columns_with_ids_names_and_the_key_metric(repo: Path):
     assert max(len(line) for line in wide) > 80 and "params.optimizer.name" in wide[0]
     as_json = CliRunner().invoke(cli, ["ls", "--format", "json"], env={"COLUMNS": "80"}).output
     assert '"run_id"' in as_json and len(json.loads(as_json)[0]["run_id"]) == 32
+
+
+def test_types_and_nan_reach_the_user_as_logged(repo: Path):
+    """Missing is not NaN, an int param with gaps stays an int, a bool filters as true/false."""
+    for i in range(3):
+        with labbook.start_run(f"r{i}"):
+            labbook.log_params({"flag": i % 2 == 0, "n": i} if i else {"flag": True})
+            labbook.log_metric("m", float("nan") if i == 1 else float(i))
+            if i == 0:
+                labbook.log_metric("only_r0", 1.0)
+    df = labbook.search_runs().set_index("run_name")
+    assert (str(df["params.n"].dtype), str(df["params.flag"].dtype), str(df["code_dirty"].dtype),
+            str(df["metrics.m"].dtype)) == ("Int64", "boolean", "boolean", "Float64")
+    assert df.loc["r0", "params.n"] is pd.NA and df.loc["r2", "params.n"] == 2
+    assert pd.isna(df.loc["r1", "metrics.m"]) and df.loc["r1", "metrics.m"] is not pd.NA  # a real NaN
+    assert df.loc["r1", "metrics.only_r0"] is pd.NA  # never logged
+    for expr in ("params.flag = true", "params.flag = 'True'", "params.flag = TRUE"):
+        assert sorted(labbook.search_runs(filter_string=expr).run_name) == ["r0", "r2"], expr
+    assert list(labbook.search_runs(filter_string="params.flag = false").run_name) == ["r1"]
+    assert len(labbook.search_runs(filter_string="code_dirty = false")) == 3
+    out = CliRunner().invoke(cli, ["ls", "--columns", "run_name,metrics.m,metrics.only_r0"],
+                             env={"COLUMNS": "80"}).output.splitlines()
+    cells = {line.split()[0]: line.split()[1:] for line in out[2:]}
+    assert cells == {"r2": ["2"], "r1": ["NaN"], "r0": ["0", "1"]}
+    as_json = CliRunner().invoke(cli, ["ls", "--format", "json", "--columns", "run_name,metrics.m"]).output
+    rows = json.loads(as_json)
+    assert {r["run_name"]: r["metrics.m"] for r in rows} == {"r2": 2.0, "r1": "NaN", "r0": 0.0}

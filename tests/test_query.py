@@ -64,7 +64,7 @@ def test_columns_and_types(study):
                                      "end_time", "duration", "user", "parent_run_id",
                                      "code_commit", "code_dirty", "hypothesis", "verdict"]
     assert {"params.alpha", "metrics.mse", "metrics.val loss", "tags.stage"} <= set(df.columns)
-    assert df["metrics.mse"].dtype == "float64"
+    assert df["metrics.mse"].dtype == "Float64"  # <NA> where a run did not log it, NaN if it logged NaN
     alpha = dict(zip(df["run_name"], df["params.alpha"], strict=True))
     assert type(alpha["ridge-a3"]) is int and type(alpha["ridge-a0.9"]) is float
     assert names(df) == ["lasso", "ridge-a3", "ridge-a0.9", "ridge-a0.1"]  # newest first
@@ -95,7 +95,7 @@ def test_filters(study, expr, expected):
 
 
 @pytest.mark.parametrize("expr, column, expected", [
-    ("metrics.mse <", 14, "expected a number or a quoted string"),
+    ("metrics.mse <", 14, "expected a number, a quoted string, true or false"),
     ("metrics.mse ~ 3", 13, "unexpected character '~'"),
     ("bogus = 1", 1, "unknown attribute 'bogus'"),
     ("(metrics.mse < 1", 17, "expected ')'"),

@@ -152,7 +152,7 @@ def fmt_num(value: float | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return str(value)
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.4g}"
     return f"{value:.6g}" if abs(value) >= 100 else f"{value:.4g}"
@@ -163,6 +163,14 @@ def finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def table_number(value: Any) -> float | str | None:
+    """A metric for the experiment table: a number, "NaN", "inf" or "-inf" (visible, never
+    blank like a metric the run did not log), or None when missing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return fmt_num(value)
+    return finite(value)
 
 
 def json_value(value: Any) -> Any:
@@ -452,7 +460,8 @@ def experiment_table(runs: list[dict[str, Any]], book: GoalBook = INFERRED_ONLY)
                 (run.get("conclusion") or {}).get("verdict")]
         p, m, t = run.get("params") or {}, run.get("metrics") or {}, run.get("tags") or {}
         values = base + [json_value(p.get(k)) for k in params] \
-            + [finite((m.get(k) or {}).get("last")) for k in metrics] + [json_value(t.get(k)) for k in tags]
+            + [table_number((m.get(k) or {}).get("last")) for k in metrics] \
+            + [json_value(t.get(k)) for k in tags]
         parent = run.get("parent") if run.get("parent") in ids else None
         rows.append({"id": run["id"], "page": run_page(run["id"]), "data": run_script(run["id"]),
                      "parent": parent, "values": values})
