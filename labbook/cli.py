@@ -137,7 +137,8 @@ def compare(runs: tuple[str, ...]) -> None:
 
     records = query.run_records(tracking.repository(), runs)
     goals = query.record_goals(tracking.repository(), records)
-    click.echo(display.render_compare(records, goals, _width()), nl=False)
+    means = query.history_means(tracking.repository(), records, goals)
+    click.echo(display.render_compare(records, goals, _width(), means), nl=False)
 
 
 @cli.command()

@@ -324,10 +324,13 @@ def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
 
 
-def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: int | None = None) -> str:
+def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: int | None = None,
+                   means: Mapping[tuple[str, str], float] | None = None) -> str:
     """Runs side by side: status, verdict, the params that differ, then every metric (best
-    marked ★ where the metric has a goal; a goal guessed from the name is marked ~). Params
-    that are the same in every run are listed once, under the table."""
+    marked ★ where the metric has a goal; a goal guessed from the name is marked ~), each
+    run's value being its declared summary (``means`` holds (run id, key) → mean for the
+    metrics summarised by their mean). Params that are the same in every run are listed
+    once, under the table."""
     width = width or 100
     labels: list[str] = ["status", "verdict"]
     rows: list[list[str]] = [[r.status for r in records],
@@ -343,7 +346,8 @@ def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: i
     inferred = False
     for key in sorted({k for r in records for k in r.metrics}):
         goal = goals.get(key, NO_GOAL)
-        values = [run_value(r.metrics[key], goal) if key in r.metrics else None for r in records]
+        values = [run_value(r.metrics[key], goal, (means or {}).get((r.id, key))) if key in r.metrics
+                  else None for r in records]
         best = goal.best(values) if sum(v is not None for v in values) > 1 else None
         arrow = {MAXIMIZE: " ↑", MINIMIZE: " ↓"}.get(goal.goal or "", "")
         inferred |= bool(arrow) and not goal.declared
@@ -385,8 +389,11 @@ def _wrap(text: str, width: int) -> str:
                                     break_on_hyphens=False) for line in text.splitlines())
 
 
-def run_value(summary: MetricSummary, goal: Goal) -> float:
-    """The value that stands for a run: the last, or the min or max when the metric says so."""
+def run_value(summary: MetricSummary, goal: Goal, mean: float | None = None) -> float:
+    """The value that stands for a run: the last, or the min, max or mean (of its history,
+    given as ``mean``) when the metric's declared summary says so."""
+    if goal.summary == "mean" and mean is not None:
+        return mean
     if goal.summary == "min":
         return summary.min
     if goal.summary == "max":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,23 @@ def record_goals(repo: Repository, records: Iterable[record.RunRecord]) -> dict[
     chosen = list(records)
     specs = metric_specs(repo, {rec.experiment for rec in chosen})
     return goals.goals_of({key for rec in chosen for key in rec.metrics}, specs)
+
+
+def history_means(repo: Repository, records: Iterable[record.RunRecord],
+                  wanted: Mapping[str, goals.Goal]) -> dict[tuple[str, str], float]:
+    """(run id, key) → the mean of the key's logged values (NaN left out), for the metrics
+    whose declared summary is the mean; the histories of other metrics are not read."""
+    keys = {key for key, goal in wanted.items() if goal.summary == "mean"}
+    out: dict[tuple[str, str], float] = {}
+    for rec in records:
+        if not keys & set(rec.metrics):
+            continue
+        sums: dict[str, list[float]] = {}
+        for key, _step, _ts, value in lifecycle.load(repo, rec.id).history:
+            if key in keys and not np.isnan(value):
+                sums.setdefault(key, []).append(value)
+        out.update({(rec.id, key): float(np.mean(values)) for key, values in sums.items()})
+    return out
 
 
 def no_goal_error(key: str) -> InvalidValue:

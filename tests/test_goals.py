@@ -231,3 +231,25 @@ def test_types_and_nan_reach_the_user_as_logged(repo: Path):
     as_json = CliRunner().invoke(cli, ["ls", "--format", "json", "--columns", "run_name,metrics.m"]).output
     rows = json.loads(as_json)
     assert {r["run_name"]: r["metrics.m"] for r in rows} == {"r2": 2.0, "r1": "NaN", "r0": 0.0}
+
+
+def test_a_declared_summary_picks_the_value_compare_ranks(repo: Path):
+    labbook.set_experiment("noisy")
+    ids = {}
+    for name, values in (("steady", [0.5, 0.5, 0.5]), ("spiky", [0.9, 0.1, 0.8])):
+        with labbook.start_run(name) as run:
+            for step, value in enumerate(values):
+                labbook.log_metric("reward", value, step=step)
+        ids[name] = run.id
+
+    def starred() -> str:
+        out = invoke("compare", ids["steady"], ids["spiky"])[1]
+        cells = next(x for x in out.splitlines() if x.strip().startswith("metrics.reward")).split()
+        assert cells[2] in ("0.5", "0.6") and cells.count("★") == 1  # steady's value, then spiky's
+        return "steady" if cells[3] == "★" else "spiky"
+
+    assert starred() == "spiky"  # last values: 0.5 against 0.8
+    labbook.define_metric("reward", "max", summary="mean")
+    assert starred() == "spiky"  # means: 0.5 against 0.6
+    labbook.define_metric("reward", summary="min")
+    assert starred() == "steady"  # worst case: 0.5 against 0.1
