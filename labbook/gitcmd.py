@@ -15,17 +15,22 @@ Writing objects in-process keeps subprocesses off the per-commit path: one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
+import socket
 import subprocess
 import threading
+import time
 import weakref
 import zlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import BranchConflict, GitError, NotARepository
+from .diskio import storage_error, who, write_all
+from .errors import AccessDenied, BranchConflict, GitError, LabbookError, NotARepository, StorageError
 
 # Variables a parent git (a hook, `git rebase --exec`) may leave behind that
 # would redirect labbook's plumbing into the user's index or another repository.
@@ -45,6 +50,7 @@ _KEPT_GIT_VARIABLES = {
 _NO_HOOKS = ["-c", "core.hooksPath=/dev/null"]
 
 TREE_MODE = "40000"
+GC_WAIT_SECONDS = 300  # longest wait for a running `git gc` before checking objects anyway
 BLOB_MODE = "100644"
 
 
@@ -55,6 +61,10 @@ def clean_env() -> dict[str, str]:
     env["LANGUAGE"] = "C"
     env["GIT_OPTIONAL_LOCKS"] = "0"  # `git status` must not rewrite the user's index
     return env
+
+
+class MissingObject(GitError):
+    """An object a tree or ref points at is not in the repository (pruned, or never fetched)."""
 
 
 class RefUpdate(Enum):
@@ -91,11 +101,36 @@ def discover(path: str | os.PathLike[str] | None = None) -> Git:
         raise NotARepository("git is not installed (no `git` on PATH)") from exc
     lines = proc.stdout.splitlines()
     if len(lines) < 5:
+        _refuse_access(where, proc.stderr)
         raise NotARepository(f"not a git repository: {where} (run `git init` first)")
     bare = lines[0] == "true"
     toplevel = None if bare or len(lines) < 6 else lines[5]
     return Git(git_dir=lines[1], common_dir=lines[2], objects_dir=lines[3],
                object_format=lines[4], toplevel=toplevel)
+
+
+def _refuse_access(where: str, stderr: str) -> None:
+    """Raise AccessDenied when git could not open a repository for this user, with git's
+    reason and the fix: "dubious ownership" (safe.directory) or an unreadable ``.git``."""
+    if "dubious ownership" in stderr:
+        reason = stderr.strip().splitlines()[0].removeprefix("fatal: ")
+        fix = next((line.strip() for line in stderr.splitlines() if "safe.directory" in line),
+                   "git config --global --add safe.directory <path>")
+        raise AccessDenied(f"git refuses the repository: {reason} (it belongs to another user "
+                           f"than {who()}); if you trust it, run `{fix}`")
+    folder = os.path.abspath(where)
+    while True:
+        dot_git = os.path.join(folder, ".git")
+        if os.path.lexists(dot_git):
+            if not os.access(dot_git, os.R_OK | os.X_OK):
+                raise AccessDenied(f"{dot_git} is not readable by {who()} (permission denied); "
+                                   "run labbook as the repository's owner or give this user "
+                                   "read access (chmod -R a+rX .git)")
+            return
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 class Git:
@@ -221,17 +256,17 @@ class Git:
         return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
     def read_blob(self, oid: str) -> bytes:
-        """The content of a blob; raises GitError if it is missing."""
+        """The content of a blob; raises MissingObject if it is missing."""
         found = self.read_object(oid)
         if found is None:
-            raise GitError(["cat-file", "blob", oid], 128, f"object {oid} is missing")
+            raise MissingObject(["cat-file", "blob", oid], 128, f"object {oid} is missing")
         return found[2]
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         """The entries of a tree object."""
         found = self.read_object(oid)
         if found is None or found[1] != "tree":
-            raise GitError(["cat-file", "tree", oid], 128, f"tree {oid} is missing")
+            raise MissingObject(["cat-file", "tree", oid], 128, f"tree {oid} is missing")
         return parse_tree(found[2], self.oid_bytes)
 
     def _ensure_reader(self) -> subprocess.Popen[bytes]:
@@ -268,30 +303,98 @@ class Git:
         return digest.hexdigest()
 
     def write_object(self, kind: str, data: bytes) -> str:
-        """Write a loose object (fsynced before it is renamed into place) and return its id."""
+        """Write a loose object (whole and fsynced before it is renamed into place) and
+        return its id; StorageError or AccessDenied when the disk refuses.
+
+        The temporary file has a name git itself uses (``tmp_obj_…``), which ``git prune``
+        recognises instead of reporting "bad sha1 file" (and ``git gc --auto`` then refusing
+        to run for a day). An object that exists loose is freshened, as git does.
+        """
         oid = self.hash_object(kind, data)
         folder = os.path.join(self.objects_dir, oid[:2])
         final = os.path.join(folder, oid[2:])
-        if os.path.exists(final):
+        if _freshen(final):
             return oid
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f"tmp_labbook_{os.getpid()}_{threading.get_ident()}")
         payload = zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
         try:
-            os.write(fd, payload)
+            for _ in range(10):
+                if self._write_loose(folder, final, payload):
+                    return oid
+        except OSError as exc:
+            raise storage_error(exc, f"could not write a {kind} object into {self.objects_dir}") from exc
+        raise StorageError(f"could not write a {kind} object into {self.objects_dir}: its temporary "
+                           "file kept vanishing (is `git prune --expire=now` running in a loop?)")
+
+    def _write_loose(self, folder: str, final: str, payload: bytes) -> bool:
+        """One attempt at a loose object; False when a concurrent prune took the temporary file."""
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f"tmp_obj_{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            write_all(fd, payload)
             if self.fsync:
                 os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        os.replace(tmp, final)
-        return oid
+            _unlink(tmp)
+            raise
+        os.close(fd)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # pruned before the rename (or its folder was)
+            return False
+        return True
+
+    def has_object(self, oid: str) -> bool:
+        """Whether the object is in the repository (loose, or in a pack)."""
+        if os.path.exists(os.path.join(self.objects_dir, oid[:2], oid[2:])):
+            return True
+        return self.read_object(oid) is not None
+
+    def gc_running(self) -> bool:
+        """Whether a ``git gc`` holds this repository's ``gc.pid`` (git's own rule: a live
+        process on this host, or any on another host, within the last 12 hours)."""
+        path = os.path.join(self.common_dir, "gc.pid")
+        try:
+            with open(path, "rb") as handle:
+                pid_text, _, host = handle.read(512).decode("utf-8", "replace").partition(" ")
+            if time.time() - os.stat(path).st_mtime > 12 * 3600:
+                return False
+        except OSError:
+            return False
+        if host.strip() != socket.gethostname():
+            return True
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError):
+            return True
+        return True
+
+    def wait_for_gc(self, timeout: float = GC_WAIT_SECONDS) -> None:
+        """Return once no ``git gc`` runs here (or after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while self.gc_running() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def write_tree(self, entries: list[TreeEntry]) -> str:
         """Write a tree object from entries (sorted here the way git sorts them)."""
         return self.write_object("tree", format_tree(entries))
 
     # -- refs ----------------------------------------------------------------
+    def set_ref(self, ref: str, oid: str) -> None:
+        """Point a private ref (``refs/labbook/…``) at ``oid``, whatever it pointed at."""
+        proc = self.run(["update-ref", "--no-deref", ref, oid], check=False)
+        if proc.returncode != 0:
+            raise _ref_error(ref, proc)
+
+    def delete_ref(self, ref: str) -> None:
+        """Delete a private ref (nothing happens when it does not exist)."""
+        proc = self.run(["update-ref", "--no-deref", "-d", ref], check=False)
+        if proc.returncode != 0:
+            raise _ref_error(ref, proc)
+
     def update_ref(self, ref: str, new: str, old: str | None, message: str) -> RefUpdate:
         """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically."""
         fsync = ["-c", "core.fsync=loose-object,reference"] if self.fsync else []
@@ -300,6 +403,8 @@ class Git:
         if proc.returncode == 0:
             return RefUpdate.DONE
         err = proc.stderr.decode("utf-8", "replace")
+        if "Permission denied" in err or "Read-only file system" in err or "No space left" in err:
+            raise _ref_error(ref, proc)
         if "but expected" in err or "reference already exists" in err or "unable to resolve" in err:
             return RefUpdate.MOVED
         if ".lock': File exists" in err or ("Unable to create" in err and ".lock" in err):
@@ -308,8 +413,6 @@ class Git:
             raise BranchConflict(
                 f"cannot create {ref}: another branch name is in the way ({err.strip()}); "
                 "set another name with `git config labbook.branch NAME`")
-        if "No space left on device" in err:
-            raise BranchConflict(f"no space left on device: {ref} was not changed")
         raise GitError(["update-ref", ref], proc.returncode, err)
 
     def lock_file(self, ref: str) -> str:
@@ -331,6 +434,36 @@ class Git:
 
 
 _OPEN: weakref.WeakSet[Git] = weakref.WeakSet()
+
+
+def _freshen(path: str) -> bool:
+    """Date an existing loose object now (as git freshens an object it would rewrite);
+    False when it does not exist. An object this user may not touch is left as it is."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.exists(path)
+    return True
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _ref_error(ref: str, proc: subprocess.CompletedProcess[bytes]) -> LabbookError:
+    """A clear error for a ref git could not write: the disk (full, read-only) or permissions."""
+    err = proc.stderr.decode("utf-8", "replace").strip()
+    reason = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
+    if "No space left" in err:
+        return StorageError(f"could not move {ref}: no space left on device ({reason}); "
+                            f"{ref} was not changed: free some space and try again")
+    if "Permission denied" in err or "Read-only file system" in err:
+        return AccessDenied(f"could not move {ref}: {reason}; {who()} may not write this "
+                            "repository: run labbook as its owner or give this user write access")
+    return GitError(["update-ref", ref], proc.returncode, err)
 
 
 def _forget_readers_in_child() -> None:

@@ -9,15 +9,17 @@ applied again on the new tip, so concurrent writers never lose each other's work
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import BranchConflict, InvalidValue
-from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry, parse_tree
+from .errors import BranchConflict, InvalidValue, LabbookError
+from .gitcmd import BLOB_MODE, TREE_MODE, Git, MissingObject, RefUpdate, TreeEntry, format_tree, parse_tree
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ _HFS_IGNORED = {chr(c) for c in (0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B,
                                  0x202D, 0x202E, 0x206A, 0x206B, 0x206C, 0x206D, 0x206E,
                                  0x206F, 0xFEFF)}
 _MAX_NAME_BYTES = 255
+_REMEMBER_BYTES = 1 << 20  # blobs up to this size are kept in memory until a ref reaches them
+_REMEMBER_COUNT = 32
 
 
 def check_entry_name(name: str) -> None:
@@ -106,6 +110,8 @@ class BranchStore:
         self.identity = identity
         self.lock_timeout = lock_timeout
         self._trees: dict[str, list[TreeEntry]] = {}
+        self._building = threading.local()  # .written: objects of the commit being built
+        self._recent: dict[str, bytes] = {}  # blobs written, not yet reached by a ref
 
     # -- reading -------------------------------------------------------------
     def tip(self) -> str | None:
@@ -125,7 +131,9 @@ class BranchStore:
     def commit_tree(self, commit: str) -> str:
         """The root tree of a commit."""
         found = self.git.read_object(commit)
-        if found is None or found[1] != "commit":
+        if found is None:
+            raise MissingObject(["cat-file", "commit", commit], 128, f"commit {commit} is missing")
+        if found[1] != "commit":
             raise BranchConflict(f"{self.ref} points at {commit}, which is not a commit")
         first_line = found[2].split(b"\n", 1)[0].decode()
         return first_line.split()[1]
@@ -166,8 +174,31 @@ class BranchStore:
 
     # -- writing -------------------------------------------------------------
     def write_blob(self, data: bytes) -> Blob:
-        """Store bytes as a blob now; commit them later by path with the returned Blob."""
-        return Blob(self.git.write_object("blob", data))
+        """Store bytes as a blob now; commit them later by path with the returned Blob (or
+        keep it with :meth:`keep` meanwhile). Small blobs are remembered until then, so one a
+        concurrent ``git gc --prune=now`` removed can be written again."""
+        oid = self.git.write_object("blob", data)
+        if len(data) <= _REMEMBER_BYTES:
+            self._recent[oid] = data
+            while len(self._recent) > _REMEMBER_COUNT:
+                del self._recent[next(iter(self._recent))]
+        return Blob(oid)
+
+    def keep(self, owner: str, blobs: list[Blob]) -> None:
+        """Keep written-but-uncommitted blobs reachable from ``refs/labbook/pending/<owner>``
+        (a tree listing them), so ``git gc --prune=now`` cannot drop them before a commit
+        references them. New objects are dated ahead (``gitcmd.FRESH_SECONDS``), so this
+        must happen within a few seconds of writing them."""
+        entries = {b.oid: TreeEntry(b.mode, b.oid, b.oid) for b in blobs}
+        self._building.written = []
+        self.git.set_ref(pending_ref(owner), self._write("tree", format_tree(list(entries.values()))))
+        self._settle(self._building.written, [b.oid for b in blobs])
+
+    def release(self, owner: str) -> None:
+        """Drop ``owner``'s pending ref, once the branch references what it kept (best effort:
+        a ref left behind only keeps a few objects longer)."""
+        with contextlib.suppress(LabbookError):
+            self.git.delete_ref(pending_ref(owner))
 
     def commit(self, edit: Edit, message: str | Callable[[], str], *,
                allow_empty: bool = False) -> str | None:
@@ -180,18 +211,29 @@ class BranchStore:
         the new tip.
         """
         locked_since: float | None = None
+        missing_since: float | None = None
         for attempt in range(1000):
             self._refuse_if_checked_out()
             tip = self.tip()
-            snapshot = self.snapshot(tip)
-            changes = edit(snapshot) if callable(edit) else edit
-            new_tree = self._apply(snapshot.tree, _group(changes))
+            self._building.written = []
+            try:
+                snapshot = self.snapshot(tip)
+                changes = edit(snapshot) if callable(edit) else edit
+                new_tree = self._apply(snapshot.tree, _group(changes))
+            except MissingObject:  # a gc --prune=now took what another writer is restoring
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since > self.lock_timeout:
+                    raise
+                self.git.wait_for_gc()
+                time.sleep(0.05)
+                continue
             if new_tree == snapshot.tree and not allow_empty:
                 return None
             text = message() if callable(message) else message
             commit = self._write_commit(new_tree, tip, text)
             outcome = self.git.update_ref(self.ref, commit, tip, text.split("\n", 1)[0])
             if outcome is RefUpdate.DONE:
+                self._settle(self._building.written, _blob_ids(changes))
                 return commit
             if outcome is RefUpdate.LOCKED:
                 locked_since = locked_since or time.monotonic()
@@ -243,6 +285,28 @@ class BranchStore:
                 f"the branch {self.branch!r} is checked out in {users[0]}; labbook will not move "
                 "it under that work tree's feet: switch that work tree to another branch first")
 
+    def _write(self, kind: str, data: bytes) -> str:
+        """Write an object for the commit being built, remembering it until it is settled."""
+        oid = self.git.write_object(kind, data)
+        getattr(self._building, "written", []).append((oid, kind, data))
+        return oid
+
+    def _settle(self, written: list[tuple[str, str, bytes]], blobs: list[str]) -> None:
+        """Make sure what a ref now reaches is still there. A ``git gc --prune=now`` whose walk
+        began before the ref moved may delete the objects written just before: wait for
+        such a gc to end, then write again what it removed (git's docs call --prune=now
+        unsafe beside a writer; this makes it safe beside labbook)."""
+        recent = [(oid, "blob", self._recent.pop(oid)) for oid in blobs if oid in self._recent]
+        objects = written + recent
+        if not self.git.gc_running() and all(
+                os.path.exists(os.path.join(self.git.objects_dir, oid[:2], oid[2:]))
+                for oid, _, _ in objects):
+            return
+        self.git.wait_for_gc()
+        for oid, kind, data in objects:
+            if not self.git.has_object(oid):
+                self.git.write_object(kind, data)
+
     def _write_commit(self, tree: str, parent: str | None, message: str, *others: str) -> str:
         name, email = self.identity
         stamp = f"{int(time.time())} +0000"
@@ -250,7 +314,7 @@ class BranchStore:
         lines += [f"parent {p}" for p in (parent, *others) if p]
         lines += [f"author {name} <{email}> {stamp}", f"committer {name} <{email}> {stamp}", ""]
         body = "\n".join(lines) + "\n" + message.rstrip("\n") + "\n"
-        return self.git.write_object("commit", body.encode("utf-8"))
+        return self._write("commit", body.encode("utf-8"))
 
     def _apply(self, tree: str | None, changes: dict[str, object], strict: bool = False,
                where: str = "") -> str | None:
@@ -269,7 +333,7 @@ class BranchStore:
             elif isinstance(change, Blob):
                 new = change.oid
             else:
-                new = self.git.write_object("blob", change)
+                new = self._write("blob", change)
             if new is None:
                 entries.pop(name, None)
             else:
@@ -278,7 +342,17 @@ class BranchStore:
                 entries[name] = TreeEntry(mode, name, new)
         if not entries:
             return None
-        return self.git.write_tree(list(entries.values()))
+        return self._write("tree", format_tree(list(entries.values())))
+
+
+def _blob_ids(changes: Mapping[str, Change]) -> list[str]:
+    return [change.oid for change in changes.values() if isinstance(change, Blob)]
+
+
+def pending_ref(owner: str) -> str:
+    """The private ref that keeps a live run's uncommitted objects from ``git gc``."""
+    check_entry_name(owner)
+    return f"refs/labbook/pending/{owner}"
 
 
 def _group(changes: Mapping[str, Change]) -> dict[str, object]:

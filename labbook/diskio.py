@@ -1,0 +1,64 @@
+"""Writes the disk may refuse: whole writes or none, and OSErrors turned into clear errors.
+
+``os.write`` may write fewer bytes than asked (a disk that fills up mid-write);
+:func:`write_all` loops until everything is written or the disk says why not.
+:func:`storage_error` turns the ``OSError`` into a :class:`StorageError` or
+:class:`AccessDenied` whose one line names what was being written, the reason and the fix.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from .errors import AccessDenied, LabbookError, StorageError
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd``; a write that makes no progress raises ENOSPC."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make a new name in ``folder`` survive a power cut (fsync of the directory)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def who() -> str:
+    """This process's user, as ``name (uid N)``."""
+    uid = os.geteuid()
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def storage_error(exc: OSError, what: str) -> LabbookError:
+    """The error to raise for ``exc``, met while doing ``what`` ("could not write X")."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _FULL:
+        return StorageError(f"{what}: no space left on device{where}; nothing of it was written "
+                            "and everything before it is safe: free some space and try again")
+    if exc.errno == errno.EROFS:
+        return AccessDenied(f"{what}: the file system is mounted read-only{where}; "
+                            "read-only commands (ls, show, site build) still work")
+    if exc.errno in _DENIED:
+        return AccessDenied(f"{what}: permission denied{where} for {who()}; run labbook as the "
+                            "repository's owner or give this user write access to its .git "
+                            "folder (read-only commands such as ls, show and site build need none)")
+    return StorageError(f"{what}: {reason}{where}; nothing of it was written")
