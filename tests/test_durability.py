@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import sys
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -286,3 +288,142 @@ def test_background_gc_and_prune_now_while_logging_leave_no_gc_log_and_a_clean_f
         assert len(run.metric_history("loss")) == 30 and len(run.notes) == 1
         assert tracking.list_artifacts(rid)[0].verified == "ok"
     assert git(repo, "for-each-ref", "refs/labbook/") == ""
+
+
+# -- read-only and foreign-owned repositories ------------------------------------------------
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def open_repo() -> Iterator[Path]:
+    """A repository under a folder every user may enter (pytest's own tmp is root-only)."""
+    base = Path(tempfile.mkdtemp(prefix="labbook-ro-", dir="/tmp"))
+    base.chmod(0o755)
+    repo = base / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text("print('training')\n")
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "first")
+    yield repo
+    subprocess.run(["chown", "-R", f"{os.geteuid()}:{os.getegid()}", str(base)], capture_output=True)
+    subprocess.run(["chmod", "-R", "u+w", str(base)], check=True)
+    shutil.rmtree(base)
+
+
+def _as_user(uid: int, work: Callable[[], dict]) -> dict:
+    """Run ``work`` in a forked child as ``uid`` (no exec: the interpreter and its modules,
+    which may sit under a root-only home, are already loaded) and return what it returned."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        os.close(reader)
+        code = 0
+        try:
+            if os.geteuid() != uid:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            out = json.dumps(work()).encode()
+        except BaseException as exc:  # report anything, so the parent's assertion shows it
+            out = json.dumps({"crash": repr(exc)}).encode()
+            code = 1
+        with os.fdopen(writer, "wb") as pipe:
+            pipe.write(out)
+        os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def _cli(*args: str) -> dict:
+    tracking.reset()
+    result = CliRunner().invoke(cli, list(args))
+    return {"code": result.exit_code, "output": result.output,
+            "exception": None if isinstance(result.exception, SystemExit | None)
+            else repr(result.exception)}
+
+
+def test_read_commands_work_on_a_read_only_repository_and_writes_say_why_not(
+        open_repo: Path, monkeypatch: pytest.MonkeyPatch):
+    repo = open_repo
+    base = repo.parent
+    monkeypatch.chdir(repo)
+    labbook.set_repository(repo)
+    (repo / "weights.txt").write_text("1 2 3\n")
+    with labbook.start_run(name="baseline") as run:
+        labbook.log_params({"lr": 0.1})
+        labbook.log_metric("loss", 0.5)
+        labbook.log_artifact("weights.txt")
+        labbook.note("first try")
+    for args in (["ls"], ["show", "baseline"], ["site", "build", "-o", str(base / "warm")]):
+        assert _cli(*args)["code"] == 0  # the same code paths once, as the owner
+    user = os.geteuid() if os.geteuid() != 0 else NOBODY
+    config = base / "gitconfig"
+    config.write_text("[user]\n\tname = Ro Reader\n\temail = ro@example.com\n")
+    config.chmod(0o644)
+    out = base / "out"
+    out.mkdir()
+    if user == NOBODY:
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(repo), str(out)], check=True)
+    subprocess.run(["chmod", "-R", "a-w", str(repo)], check=True)
+    tracking.reset()
+    before = git(repo, "rev-parse", "experiments") if user != NOBODY else None
+
+    def reader() -> dict:
+        os.environ.update({"HOME": str(base), "GIT_CONFIG_GLOBAL": str(config)})
+        found = {"ls": _cli("ls"), "show": _cli("show", "baseline"),
+                 "site": _cli("site", "build", "-o", str(out / "site")),
+                 "note": _cli("note", "baseline", "a second thought")}
+        tracking.reset()
+        found["rows"] = len(labbook.search_runs())
+        try:
+            labbook.start_run(name="refused")
+            found["start"] = "started"
+        except AccessDenied as exc:
+            found["start"] = str(exc)
+        tracking.reset()
+        return found
+
+    found = _as_user(user, reader)
+    subprocess.run(["chown", "-R", f"{os.geteuid()}:{os.getegid()}", str(repo)], check=True)
+    assert "crash" not in found, found
+    assert found["ls"]["code"] == 0 and "baseline" in found["ls"]["output"], found["ls"]
+    assert found["show"]["code"] == 0 and "first try" in found["show"]["output"], found["show"]
+    assert found["site"]["code"] == 0, found["site"]
+    assert (out / "site" / "index.html").exists()
+    assert found["rows"] == 1
+    note = found["note"]
+    assert note["code"] == 1 and note["exception"] is None, note
+    assert note["output"].startswith("labbook: error: ") and note["output"].count("\n") == 1
+    assert "permission denied" in note["output"] and "write access" in note["output"]
+    assert "permission denied" in found["start"]
+    assert run.id in git(repo, "ls-tree", "-r", "--name-only", "experiments")
+    if before is not None:
+        assert git(repo, "rev-parse", "experiments") == before
+
+
+def test_a_repository_owned_by_another_user_is_refused_with_gits_reason_and_the_fix(
+        repo: Path):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give the repository to another user")
+    with labbook.start_run(name="mine"):
+        labbook.log_metric("loss", 0.5)
+    tracking.reset()
+    subprocess.run(["chown", "-R", "12345:12345", str(repo)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "labbook", "ls"], cwd=repo, capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "dubious ownership" in proc.stderr
+    assert f"git config --global --add safe.directory {repo}" in proc.stderr
+    labbook.set_repository(repo)
+    with pytest.raises(AccessDenied, match="safe.directory"):
+        labbook.search_runs()
+    git(repo, "config", "--global", "--add", "safe.directory", str(repo))  # the advice works
+    tracking.reset()
+    labbook.set_repository(repo)
+    assert list(labbook.search_runs()["run_name"]) == ["mine"]
