@@ -1,9 +1,10 @@
-"""Writes the disk may refuse: whole writes or none, and OSErrors turned into clear errors.
+"""Writes the disk may refuse, and access git refuses: whole writes or none, clear errors.
 
 ``os.write`` may write fewer bytes than asked (a disk that fills up mid-write);
 :func:`write_all` loops until everything is written or the disk says why not.
 :func:`storage_error` turns the ``OSError`` into a :class:`StorageError` or
-:class:`AccessDenied` whose one line names what was being written, the reason and the fix.
+:class:`AccessDenied` whose one line names what was being written, the reason and the fix;
+:func:`refuse_access` and :func:`ref_error` do the same for what git reports.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .errors import AccessDenied, LabbookError, StorageError
+from .errors import AccessDenied, GitError, LabbookError, StorageError
 
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -62,3 +63,40 @@ def storage_error(exc: OSError, what: str) -> LabbookError:
                             "repository's owner or give this user write access to its .git "
                             "folder (read-only commands such as ls, show and site build need none)")
     return StorageError(f"{what}: {reason}{where}; nothing of it was written")
+
+
+def refuse_access(where: str, stderr: str) -> None:
+    """Raise AccessDenied when git could not open a repository for this user, with git's
+    reason and the fix: "dubious ownership" (safe.directory) or an unreadable ``.git``."""
+    if "dubious ownership" in stderr:
+        reason = stderr.strip().splitlines()[0].removeprefix("fatal: ")
+        fix = next((line.strip() for line in stderr.splitlines() if "safe.directory" in line),
+                   "git config --global --add safe.directory <path>")
+        raise AccessDenied(f"git refuses the repository: {reason} (it belongs to another user "
+                           f"than {who()}); if you trust it, run `{fix}`")
+    folder = os.path.abspath(where)
+    while True:
+        dot_git = os.path.join(folder, ".git")
+        if os.path.lexists(dot_git):
+            if not os.access(dot_git, os.R_OK | os.X_OK):
+                raise AccessDenied(f"{dot_git} is not readable by {who()} (permission denied); "
+                                   "run labbook as the repository's owner or give this user "
+                                   "read access (chmod -R a+rX .git)")
+            return
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
+
+
+def ref_error(ref: str, status: int, stderr: bytes) -> LabbookError:
+    """A clear error for a ref git could not write: the disk (full, read-only) or permissions."""
+    err = stderr.decode("utf-8", "replace").strip()
+    reason = err.splitlines()[-1] if err else f"exit status {status}"
+    if "No space left" in err:
+        return StorageError(f"could not move {ref}: no space left on device ({reason}); "
+                            f"{ref} was not changed: free some space and try again")
+    if "Permission denied" in err or "Read-only file system" in err:
+        return AccessDenied(f"could not move {ref}: {reason}; {who()} may not write this "
+                            "repository: run labbook as its owner or give this user write access")
+    return GitError(["update-ref", ref], status, err)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .diskio import storage_error, who, write_all
-from .errors import AccessDenied, BranchConflict, GitError, LabbookError, NotARepository, StorageError
+from .diskio import ref_error, refuse_access, storage_error, write_all
+from .errors import BranchConflict, GitError, NotARepository, StorageError
 
 # Variables a parent git (a hook, `git rebase --exec`) may leave behind that
 # would redirect labbook's plumbing into the user's index or another repository.
@@ -73,6 +73,7 @@ class RefUpdate(Enum):
     DONE = "done"
     MOVED = "moved"  # the ref was not at the expected value: rebuild and retry
     LOCKED = "locked"  # a lock file is in the way: wait and retry
+    PRUNED = "pruned"  # the new commit vanished (a concurrent `git gc --prune=now`): rewrite it
 
 
 @dataclass(frozen=True)
@@ -101,36 +102,12 @@ def discover(path: str | os.PathLike[str] | None = None) -> Git:
         raise NotARepository("git is not installed (no `git` on PATH)") from exc
     lines = proc.stdout.splitlines()
     if len(lines) < 5:
-        _refuse_access(where, proc.stderr)
+        refuse_access(where, proc.stderr)
         raise NotARepository(f"not a git repository: {where} (run `git init` first)")
     bare = lines[0] == "true"
     toplevel = None if bare or len(lines) < 6 else lines[5]
     return Git(git_dir=lines[1], common_dir=lines[2], objects_dir=lines[3],
                object_format=lines[4], toplevel=toplevel)
-
-
-def _refuse_access(where: str, stderr: str) -> None:
-    """Raise AccessDenied when git could not open a repository for this user, with git's
-    reason and the fix: "dubious ownership" (safe.directory) or an unreadable ``.git``."""
-    if "dubious ownership" in stderr:
-        reason = stderr.strip().splitlines()[0].removeprefix("fatal: ")
-        fix = next((line.strip() for line in stderr.splitlines() if "safe.directory" in line),
-                   "git config --global --add safe.directory <path>")
-        raise AccessDenied(f"git refuses the repository: {reason} (it belongs to another user "
-                           f"than {who()}); if you trust it, run `{fix}`")
-    folder = os.path.abspath(where)
-    while True:
-        dot_git = os.path.join(folder, ".git")
-        if os.path.lexists(dot_git):
-            if not os.access(dot_git, os.R_OK | os.X_OK):
-                raise AccessDenied(f"{dot_git} is not readable by {who()} (permission denied); "
-                                   "run labbook as the repository's owner or give this user "
-                                   "read access (chmod -R a+rX .git)")
-            return
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return
-        folder = parent
 
 
 class Git:
@@ -151,6 +128,7 @@ class Git:
         self._reader: subprocess.Popen[bytes] | None = None
         self._reader_lock = threading.Lock()
         self.fsync = True
+        self._prune_setting: str | None = None  # gc.pruneExpire, read when first needed
         _OPEN.add(self)
 
     # -- running git ---------------------------------------------------------
@@ -352,8 +330,10 @@ class Git:
         return self.read_object(oid) is not None
 
     def gc_running(self) -> bool:
-        """Whether a ``git gc`` holds this repository's ``gc.pid`` (git's own rule: a live
-        process on this host, or any on another host, within the last 12 hours)."""
+        """Whether a ``git gc`` that may prune objects written moments ago runs here: one
+        holding ``gc.pid`` (git's rule: a live process on this host, or any on another host,
+        within 12 hours) unless its command line shows it keeps recent objects (``git gc
+        --auto`` and plain ``git gc`` prune only what is two weeks old, by default)."""
         path = os.path.join(self.common_dir, "gc.pid")
         try:
             with open(path, "rb") as handle:
@@ -370,10 +350,30 @@ class Git:
             return False
         except (PermissionError, ValueError):
             return True
-        return True
+        return self._prunes_recent(pid_text.strip())
+
+    def _prunes_recent(self, pid: str) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            return True  # cannot tell: assume the worst
+        prune = next((a.partition("=")[2] for a in argv if a.startswith("--prune=")), None)
+        if prune is None and "--no-prune" not in argv:
+            prune = self._prune_expire
+        return prune is not None and prune not in ("never", "false", "2.weeks.ago")
+
+    @property
+    def _prune_expire(self) -> str | None:
+        """gc.pruneExpire when set (read once)."""
+        if self._prune_setting is None:
+            out = self.run(["config", "--get", "gc.pruneExpire"], check=False).stdout
+            self._prune_setting = out.decode("utf-8", "replace").strip()
+        return self._prune_setting or None
 
     def wait_for_gc(self, timeout: float = GC_WAIT_SECONDS) -> None:
-        """Return once no ``git gc`` runs here (or after ``timeout`` seconds)."""
+        """Return once no ``git gc`` that may prune recent objects runs here (or after
+        ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         while self.gc_running() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -387,13 +387,13 @@ class Git:
         """Point a private ref (``refs/labbook/…``) at ``oid``, whatever it pointed at."""
         proc = self.run(["update-ref", "--no-deref", ref, oid], check=False)
         if proc.returncode != 0:
-            raise _ref_error(ref, proc)
+            raise ref_error(ref, proc.returncode, proc.stderr)
 
     def delete_ref(self, ref: str) -> None:
         """Delete a private ref (nothing happens when it does not exist)."""
         proc = self.run(["update-ref", "--no-deref", "-d", ref], check=False)
         if proc.returncode != 0:
-            raise _ref_error(ref, proc)
+            raise ref_error(ref, proc.returncode, proc.stderr)
 
     def update_ref(self, ref: str, new: str, old: str | None, message: str) -> RefUpdate:
         """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically."""
@@ -404,7 +404,9 @@ class Git:
             return RefUpdate.DONE
         err = proc.stderr.decode("utf-8", "replace")
         if "Permission denied" in err or "Read-only file system" in err or "No space left" in err:
-            raise _ref_error(ref, proc)
+            raise ref_error(ref, proc.returncode, proc.stderr)
+        if "with nonexistent object" in err:
+            return RefUpdate.PRUNED
         if "but expected" in err or "reference already exists" in err or "unable to resolve" in err:
             return RefUpdate.MOVED
         if ".lock': File exists" in err or ("Unable to create" in err and ".lock" in err):
@@ -453,17 +455,7 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _ref_error(ref: str, proc: subprocess.CompletedProcess[bytes]) -> LabbookError:
-    """A clear error for a ref git could not write: the disk (full, read-only) or permissions."""
-    err = proc.stderr.decode("utf-8", "replace").strip()
-    reason = err.splitlines()[-1] if err else f"exit status {proc.returncode}"
-    if "No space left" in err:
-        return StorageError(f"could not move {ref}: no space left on device ({reason}); "
-                            f"{ref} was not changed: free some space and try again")
-    if "Permission denied" in err or "Read-only file system" in err:
-        return AccessDenied(f"could not move {ref}: {reason}; {who()} may not write this "
-                            "repository: run labbook as its owner or give this user write access")
-    return GitError(["update-ref", ref], proc.returncode, err)
+
 
 
 def _forget_readers_in_child() -> None:

@@ -17,6 +17,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import BranchConflict, InvalidValue, LabbookError
 from .gitcmd import BLOB_MODE, TREE_MODE, Git, MissingObject, RefUpdate, TreeEntry, format_tree, parse_tree
@@ -30,6 +31,7 @@ class Blob:
     mode: str = BLOB_MODE
 
 
+T = TypeVar("T")
 Change = bytes | Blob | None  # new content, an existing blob, or removal
 Edit = Mapping[str, Change] | Callable[["Snapshot"], Mapping[str, Change]]
 
@@ -40,6 +42,7 @@ _HFS_IGNORED = {chr(c) for c in (0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B,
 _MAX_NAME_BYTES = 255
 _REMEMBER_BYTES = 1 << 20  # blobs up to this size are kept in memory until a ref reaches them
 _REMEMBER_COUNT = 32
+_REPAIR_SECONDS = 1.0  # how long a writer may take to restore what a finished gc pruned
 
 
 def check_entry_name(name: str) -> None:
@@ -89,7 +92,7 @@ class Snapshot:
         found = self.entry(path)
         if found is None or found.is_tree:
             return None
-        return self.store.git.read_blob(found.oid)
+        return self.store.settled(self.store.git.read_blob, found.oid)
 
     def list(self, path: str) -> list[TreeEntry]:
         """The entries of the folder at ``path`` (empty if there is none)."""
@@ -130,13 +133,34 @@ class BranchStore:
 
     def commit_tree(self, commit: str) -> str:
         """The root tree of a commit."""
-        found = self.git.read_object(commit)
-        if found is None:
-            raise MissingObject(["cat-file", "commit", commit], 128, f"commit {commit} is missing")
+        found = self.settled(self._read_commit, commit)
         if found[1] != "commit":
             raise BranchConflict(f"{self.ref} points at {commit}, which is not a commit")
         first_line = found[2].split(b"\n", 1)[0].decode()
         return first_line.split()[1]
+
+    def _read_commit(self, commit: str) -> tuple[str, str, bytes]:
+        found = self.git.read_object(commit)
+        if found is None:
+            raise MissingObject(["cat-file", "commit", commit], 128, f"commit {commit} is missing")
+        return found
+
+    def settled(self, read: Callable[[str], T], oid: str) -> T:
+        """``read(oid)``; when the object is missing because a ``git gc --prune=now`` took it
+        from under a writer (who writes it again once the gc ends, see ``_settle``), wait
+        for the gc and a moment more before believing it is gone."""
+        try:
+            return read(oid)
+        except MissingObject:
+            self.git.wait_for_gc()
+            deadline = time.monotonic() + _REPAIR_SECONDS
+            while True:
+                time.sleep(0.02)
+                try:
+                    return read(oid)
+                except MissingObject:
+                    if time.monotonic() > deadline:
+                        raise
 
     def tree(self, oid: str) -> list[TreeEntry]:
         """The entries of a tree, cached by id (a tree id never changes meaning)."""
@@ -144,7 +168,7 @@ class BranchStore:
         if entries is None:
             if len(self._trees) > 4096:
                 self._trees.clear()
-            entries = self.git.read_tree(oid)
+            entries = self.settled(self.git.read_tree, oid)
             self._trees[oid] = entries
         return entries
 
@@ -235,6 +259,9 @@ class BranchStore:
             if outcome is RefUpdate.DONE:
                 self._settle(self._building.written, _blob_ids(changes))
                 return commit
+            if outcome is RefUpdate.PRUNED:  # written again on the next attempt, once gc is done
+                self.git.wait_for_gc()
+                continue
             if outcome is RefUpdate.LOCKED:
                 locked_since = locked_since or time.monotonic()
                 if time.monotonic() - locked_since > self.lock_timeout:
@@ -267,6 +294,9 @@ class BranchStore:
                 return True
             if outcome is RefUpdate.MOVED:
                 return False
+            if outcome is RefUpdate.PRUNED:
+                raise BranchConflict(f"commit {new} vanished before {self.ref} could point at it "
+                                     "(was `git gc --prune=now` running?); try again")
             locked_since = locked_since or time.monotonic()
             if time.monotonic() - locked_since > self.lock_timeout:
                 raise BranchConflict(self._lock_message())

@@ -427,3 +427,44 @@ def test_a_repository_owned_by_another_user_is_refused_with_gits_reason_and_the_
     tracking.reset()
     labbook.set_repository(repo)
     assert list(labbook.search_runs()["run_name"]) == ["mine"]
+
+
+# -- SIGKILL in the middle of writes -------------------------------------------------------
+
+BUSY_WRITER = """
+import os, sys, labbook
+run = labbook.start_run(name="busy")
+print(run.id, flush=True)
+for step in range(100000):
+    labbook.log_metric("loss", step / 3, step=step)
+    print(step, flush=True)
+    if step % 10 == 0:
+        with open("big.bin", "wb") as handle:
+            handle.write(os.urandom(300_000))
+        labbook.log_artifact("big.bin")
+    if step % 25 == 0:
+        labbook.note(f"step {step}")
+"""
+
+
+@pytest.mark.parametrize("after", [0.3, 0.7, 1.3])
+def test_sigkill_mid_write_leaves_nothing_half_written(repo: Path, after: float):
+    child = python_child(BUSY_WRITER, repo)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    assert run_id, child.stderr.read() if child.stderr else ""
+    time.sleep(after)
+    child.send_signal(signal.SIGKILL)
+    acknowledged = [int(line) for line in child.stdout.read().split()]
+    child.wait(timeout=30)
+    assert acknowledged, "the child logged nothing before it was killed"
+    [recovered] = labbook.recover()
+    steps = [s for s, _, _ in recovered.metric_history("loss")]
+    assert steps[:len(acknowledged)] == acknowledged  # every acknowledged value, in order
+    assert len(steps) <= len(acknowledged) + 1  # at most the one being logged when killed
+    assert fsck(repo).returncode == 0, fsck(repo).stderr
+    for check in tracking.list_artifacts(run_id):
+        assert check.verified == "ok", check
+    git(repo, "gc", "--prune=now", "--quiet")  # git's own prune takes any temporary file left
+    assert loose_temporary_files(repo) == []
+    assert not (repo / ".git" / "gc.log").exists()
