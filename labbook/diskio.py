@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+from typing import IO
 
 from .errors import AccessDenied, GitError, LabbookError, StorageError
 
@@ -100,3 +102,36 @@ def ref_error(ref: str, status: int, stderr: bytes) -> LabbookError:
         return AccessDenied(f"could not move {ref}: {reason}; {who()} may not write this "
                             "repository: run labbook as its owner or give this user write access")
     return GitError(["update-ref", ref], status, err)
+
+
+def reader_failure(err: IO[bytes] | None) -> str:
+    """Why ``git cat-file --batch`` stopped, from its stderr: above all an object that a
+    partial clone could not fetch from its promisor remote."""
+    text = ""
+    if err is not None:
+        with contextlib.suppress(OSError, ValueError):
+            err.seek(0)
+            text = err.read()[-4000:].decode("utf-8", "replace")
+    lines = [line.removeprefix("fatal: ").strip() for line in text.splitlines() if line.strip()]
+    if any("promisor remote" in line for line in lines):
+        return (f"{lines[-1]} ({lines[0]}): this partial clone fetches missing objects from its "
+                "remote when they are read; make that remote reachable, or clone without --filter")
+    return lines[-1] if lines else "git cat-file exited unexpectedly"
+
+
+def freshen(path: str) -> bool:
+    """Date an existing loose object now (as git freshens an object it would rewrite);
+    False when it does not exist. An object this user may not touch is left as it is."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.exists(path)
+    return True
+
+
+def unlink_quietly(path: str) -> None:
+    """Remove a file if it can be removed (a temporary file after a failed write)."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)

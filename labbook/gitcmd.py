@@ -15,12 +15,12 @@ Writing objects in-process keeps subprocesses off the per-commit path: one
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import weakref
@@ -28,8 +28,17 @@ import zlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import IO
 
-from .diskio import ref_error, refuse_access, storage_error, write_all
+from .diskio import (
+    freshen,
+    reader_failure,
+    ref_error,
+    refuse_access,
+    storage_error,
+    unlink_quietly,
+    write_all,
+)
 from .errors import BranchConflict, GitError, NotARepository, StorageError
 
 # Variables a parent git (a hook, `git rebase --exec`) may leave behind that
@@ -126,6 +135,7 @@ class Git:
         self.zero_oid = "0" * (40 if object_format == "sha1" else 64)
         self._env = clean_env()
         self._reader: subprocess.Popen[bytes] | None = None
+        self._reader_err: IO[bytes] | None = None
         self._reader_lock = threading.Lock()
         self.fsync = True
         self._prune_setting: str | None = None  # gc.pruneExpire, read when first needed
@@ -183,7 +193,7 @@ class Git:
         header = reader.stdout.readline()
         if not header:
             self.close()
-            raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
+            raise GitError(["cat-file", "--batch"], -1, reader_failure(self._reader_err))
         parts = header.split()
         if len(parts) != 3:
             return None  # "<name> missing" or "<name> ambiguous"
@@ -249,9 +259,10 @@ class Git:
 
     def _ensure_reader(self) -> subprocess.Popen[bytes]:
         if self._reader is None or self._reader.poll() is not None:
+            self._reader_err = tempfile.TemporaryFile()  # noqa: SIM115 (lives with the reader)
             self._reader = subprocess.Popen(
                 ["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._reader_err,
                 env=self._env)
         return self._reader
 
@@ -291,7 +302,7 @@ class Git:
         oid = self.hash_object(kind, data)
         folder = os.path.join(self.objects_dir, oid[:2])
         final = os.path.join(folder, oid[2:])
-        if _freshen(final):
+        if freshen(final):
             return oid
         payload = zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1)
         try:
@@ -314,7 +325,7 @@ class Git:
                 os.fsync(fd)
         except BaseException:
             os.close(fd)
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise
         os.close(fd)
         try:
@@ -438,21 +449,7 @@ class Git:
 _OPEN: weakref.WeakSet[Git] = weakref.WeakSet()
 
 
-def _freshen(path: str) -> bool:
-    """Date an existing loose object now (as git freshens an object it would rewrite);
-    False when it does not exist. An object this user may not touch is left as it is."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return os.path.exists(path)
-    return True
 
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 

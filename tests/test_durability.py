@@ -468,3 +468,29 @@ def test_sigkill_mid_write_leaves_nothing_half_written(repo: Path, after: float)
     git(repo, "gc", "--prune=now", "--quiet")  # git's own prune takes any temporary file left
     assert loose_temporary_files(repo) == []
     assert not (repo / ".git" / "gc.log").exists()
+
+
+# -- a partial clone missing blobs -------------------------------------------------------------
+
+def test_a_partial_clone_says_which_object_it_could_not_fetch_and_works_once_it_can(
+        repo: Path, tmp_path: Path):
+    with labbook.start_run(name="far away"):
+        labbook.log_metric("loss", 0.5)
+        labbook.note("only in the remote until read")
+    git(repo, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--filter=blob:none", "--no-local", f"file://{repo}", str(clone))
+    git(clone, "fetch", "-q", "origin", "experiments:experiments")  # trees only, no blobs
+    git(clone, "remote", "set-url", "origin", f"file://{tmp_path}/gone")
+
+    def ls() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "labbook", "ls"], cwd=clone,
+                              capture_output=True, text=True)
+
+    offline = ls()
+    assert offline.returncode == 1 and "Traceback" not in offline.stderr, offline.stderr
+    assert offline.stderr.count("\n") == 1, offline.stderr
+    assert "could not fetch" in offline.stderr and "partial clone" in offline.stderr
+    git(clone, "remote", "set-url", "origin", f"file://{repo}")
+    online = ls()
+    assert online.returncode == 0 and "far away" in online.stdout, online.stderr
