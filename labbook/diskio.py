@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
+import time
 from typing import IO
 
 from .errors import AccessDenied, GitError, LabbookError, StorageError
@@ -135,3 +137,27 @@ def unlink_quietly(path: str) -> None:
     """Remove a file if it can be removed (a temporary file after a failed write)."""
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def gc_holder(common_dir: str) -> list[str] | None:
+    """The command line of the ``git gc`` holding ``<common_dir>/gc.pid`` by git's own rule
+    (a live process on this host, or any on another host, within 12 hours); ``[]`` when it
+    runs but cannot be looked into, None when no gc runs."""
+    path = os.path.join(common_dir, "gc.pid")
+    try:
+        with open(path, "rb") as handle:
+            pid, _, host = handle.read(512).decode("utf-8", "replace").partition(" ")
+        if time.time() - os.stat(path).st_mtime > 12 * 3600:
+            return None
+    except OSError:
+        return None
+    if host.strip() != socket.gethostname():
+        return []
+    try:
+        os.kill(int(pid), 0)
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as handle:
+            return handle.read().decode("utf-8", "replace").split("\0")
+    except ProcessLookupError:
+        return None
+    except (OSError, ValueError):
+        return []

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from typing import IO
 
 from .diskio import (
     freshen,
+    gc_holder,
     reader_failure,
     ref_error,
     refuse_access,
@@ -342,33 +342,11 @@ class Git:
 
     def gc_running(self) -> bool:
         """Whether a ``git gc`` that may prune objects written moments ago runs here: one
-        holding ``gc.pid`` (git's rule: a live process on this host, or any on another host,
-        within 12 hours) unless its command line shows it keeps recent objects (``git gc
+        holding ``gc.pid`` unless its command line shows it keeps recent objects (``git gc
         --auto`` and plain ``git gc`` prune only what is two weeks old, by default)."""
-        path = os.path.join(self.common_dir, "gc.pid")
-        try:
-            with open(path, "rb") as handle:
-                pid_text, _, host = handle.read(512).decode("utf-8", "replace").partition(" ")
-            if time.time() - os.stat(path).st_mtime > 12 * 3600:
-                return False
-        except OSError:
-            return False
-        if host.strip() != socket.gethostname():
-            return True
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, ValueError):
-            return True
-        return self._prunes_recent(pid_text.strip())
-
-    def _prunes_recent(self, pid: str) -> bool:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().decode("utf-8", "replace").split("\0")
-        except OSError:
-            return True  # cannot tell: assume the worst
+        argv = gc_holder(self.common_dir)
+        if not argv:
+            return argv is not None  # [] is a gc we cannot look into: assume the worst
         prune = next((a.partition("=")[2] for a in argv if a.startswith("--prune=")), None)
         if prune is None and "--no-prune" not in argv:
             prune = self._prune_expire
@@ -381,6 +359,15 @@ class Git:
             out = self.run(["config", "--get", "gc.pruneExpire"], check=False).stdout
             self._prune_setting = out.decode("utf-8", "replace").strip()
         return self._prune_setting or None
+
+    def gc_ran_lately(self, seconds: float = 5.0) -> bool:
+        """Whether a gc runs, or wrote a pack in the last ``seconds`` (a gc always repacks
+        before it prunes)."""
+        try:
+            packed = os.stat(os.path.join(self.objects_dir, "pack")).st_mtime
+        except OSError:
+            packed = 0.0
+        return time.time() - packed < seconds or self.gc_running()
 
     def wait_for_gc(self, timeout: float = GC_WAIT_SECONDS) -> None:
         """Return once no ``git gc`` that may prune recent objects runs here (or after

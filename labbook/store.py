@@ -152,6 +152,8 @@ class BranchStore:
         try:
             return read(oid)
         except MissingObject:
+            if not self.git.gc_ran_lately():
+                raise  # missing for good: a broken repository, a partial clone offline
             self.git.wait_for_gc()
             deadline = time.monotonic() + _REPAIR_SECONDS
             while True:

@@ -494,3 +494,18 @@ def test_a_partial_clone_says_which_object_it_could_not_fetch_and_works_once_it_
     git(clone, "remote", "set-url", "origin", f"file://{repo}")
     online = ls()
     assert online.returncode == 0 and "far away" in online.stdout, online.stderr
+
+
+def test_an_unreadable_git_folder_is_named_with_the_fix(open_repo: Path):
+    repo = open_repo
+    user = os.geteuid() if os.geteuid() != 0 else NOBODY
+    if user == NOBODY:
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(repo)], check=True)
+    (repo / ".git").chmod(0o000)
+    _cli("-C", str(repo), "ls")  # the same code path once, as ourselves
+    found = _as_user(user, lambda: {"ls": _cli("-C", str(repo), "ls")})
+    (repo / ".git").chmod(0o755)
+    output = found["ls"]["output"]
+    assert found["ls"]["code"] == 1 and found["ls"]["exception"] is None, found
+    assert output.count("\n") == 1 and f"{repo}/.git is not readable by" in output, output
+    assert "chmod" in output
