@@ -7,7 +7,11 @@ a power cut loses at most the last second. A record is one line::
 
     <payload length> <crc32 of payload, 8 hex digits> <JSON payload>\\n
 
-A torn or corrupt last line is ignored on replay. The live process holds an
+A record is appended whole or not at all: when the disk takes only part of it
+(full, quota), the part is cut off again and StorageError names the value, so
+the journal never has a torn record in its middle, and what is logged once
+space is back replays. A torn or corrupt last line (a process killed mid-write)
+is ignored on replay. The live process holds an
 exclusive ``flock`` on its journal; a journal whose lock can be taken belongs
 to a process that is gone, and is folded into a KILLED run by ``recover``.
 Journals live under the *common* git directory, so worktrees share them.
