@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from .autolog import autolog
 from .errors import (
+    AccessDenied,
     AmbiguousRun,
     ArtifactError,
     BranchConflict,
@@ -24,6 +25,7 @@ from .errors import (
     NotARepository,
     ParamConflict,
     RunNotFound,
+    StorageError,
 )
 from .run import Run
 from .tracking import (
@@ -53,6 +55,7 @@ from .tracking import (
 )
 
 __all__ = [
+    "AccessDenied",
     "AmbiguousRun",
     "ArtifactError",
     "BranchConflict",
@@ -66,6 +69,7 @@ __all__ = [
     "ParamConflict",
     "Run",
     "RunNotFound",
+    "StorageError",
     "__version__",
     "active_run",
     "autolog",

@@ -16,6 +16,7 @@ replaced atomically; a file that cannot be read is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 from pathlib import Path
@@ -54,15 +55,16 @@ class _File:
     def save(self) -> None:
         if not self.dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(marshal.dumps(self.data))
             os.replace(tmp, self.path)
             info = self.path.stat()
             self._stamp = (info.st_mtime, info.st_size)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a cache that cannot be written only makes reads slower
+        except OSError:  # a read-only repository, a full disk: reads are only slower
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         self.dirty = False
 
 

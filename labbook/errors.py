@@ -13,6 +13,8 @@
     ├── FormatError              an on-branch file that does not parse (path + reason)
     ├── BranchConflict           the branch could not be updated (lock, checkout, races)
     ├── SyncError                a push or pull that could not finish (local branch unchanged)
+    ├── StorageError             the disk refused a write (full, I/O error): nothing half-written
+    ├── AccessDenied             permissions or git's safe.directory keep this user out
     └── GitError                 git itself failed (argv, status, stderr)
 
 The library never imports click; ``labbook.cli`` maps these to messages.
@@ -80,6 +82,14 @@ class BranchConflict(LabbookError):
 
 class SyncError(LabbookError):
     """A push, pull or sync that could not finish; the local branch is as it was."""
+
+
+class StorageError(LabbookError):
+    """The disk refused a write (no space, I/O error); nothing was half-written."""
+
+
+class AccessDenied(LabbookError):
+    """This user may not read or write the repository (file permissions, git's safe.directory)."""
 
 
 class GitError(LabbookError):

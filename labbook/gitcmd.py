@@ -17,15 +17,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import subprocess
+import tempfile
 import threading
+import time
 import weakref
 import zlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import IO
 
-from .errors import BranchConflict, GitError, NotARepository
+from .diskio import (
+    freshen,
+    gc_holder,
+    reader_failure,
+    ref_error,
+    refuse_access,
+    storage_error,
+    unlink_quietly,
+    write_all,
+)
+from .errors import BranchConflict, GitError, NotARepository, StorageError
 
 # Variables a parent git (a hook, `git rebase --exec`) may leave behind that
 # would redirect labbook's plumbing into the user's index or another repository.
@@ -45,6 +59,7 @@ _KEPT_GIT_VARIABLES = {
 _NO_HOOKS = ["-c", "core.hooksPath=/dev/null"]
 
 TREE_MODE = "40000"
+GC_WAIT_SECONDS = 300  # longest wait for a running `git gc` before checking objects anyway
 BLOB_MODE = "100644"
 
 
@@ -57,12 +72,17 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+class MissingObject(GitError):
+    """An object a tree or ref points at is not in the repository (pruned, or never fetched)."""
+
+
 class RefUpdate(Enum):
     """How a compare-and-swap ref update ended."""
 
     DONE = "done"
     MOVED = "moved"  # the ref was not at the expected value: rebuild and retry
     LOCKED = "locked"  # a lock file is in the way: wait and retry
+    PRUNED = "pruned"  # the new commit vanished (a concurrent `git gc --prune=now`): rewrite it
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,7 @@ def discover(path: str | os.PathLike[str] | None = None) -> Git:
         raise NotARepository("git is not installed (no `git` on PATH)") from exc
     lines = proc.stdout.splitlines()
     if len(lines) < 5:
+        refuse_access(where, proc.stderr)
         raise NotARepository(f"not a git repository: {where} (run `git init` first)")
     bare = lines[0] == "true"
     toplevel = None if bare or len(lines) < 6 else lines[5]
@@ -114,8 +135,10 @@ class Git:
         self.zero_oid = "0" * (40 if object_format == "sha1" else 64)
         self._env = clean_env()
         self._reader: subprocess.Popen[bytes] | None = None
+        self._reader_err: IO[bytes] | None = None
         self._reader_lock = threading.Lock()
         self.fsync = True
+        self._prune_setting: str | None = None  # gc.pruneExpire, read when first needed
         _OPEN.add(self)
 
     # -- running git ---------------------------------------------------------
@@ -170,7 +193,7 @@ class Git:
         header = reader.stdout.readline()
         if not header:
             self.close()
-            raise GitError(["cat-file", "--batch"], -1, "git cat-file exited unexpectedly")
+            raise GitError(["cat-file", "--batch"], -1, reader_failure(self._reader_err))
         parts = header.split()
         if len(parts) != 3:
             return None  # "<name> missing" or "<name> ambiguous"
@@ -221,24 +244,25 @@ class Git:
         return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
     def read_blob(self, oid: str) -> bytes:
-        """The content of a blob; raises GitError if it is missing."""
+        """The content of a blob; raises MissingObject if it is missing."""
         found = self.read_object(oid)
         if found is None:
-            raise GitError(["cat-file", "blob", oid], 128, f"object {oid} is missing")
+            raise MissingObject(["cat-file", "blob", oid], 128, f"object {oid} is missing")
         return found[2]
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         """The entries of a tree object."""
         found = self.read_object(oid)
         if found is None or found[1] != "tree":
-            raise GitError(["cat-file", "tree", oid], 128, f"tree {oid} is missing")
+            raise MissingObject(["cat-file", "tree", oid], 128, f"tree {oid} is missing")
         return parse_tree(found[2], self.oid_bytes)
 
     def _ensure_reader(self) -> subprocess.Popen[bytes]:
         if self._reader is None or self._reader.poll() is not None:
+            self._reader_err = tempfile.TemporaryFile()  # noqa: SIM115 (lives with the reader)
             self._reader = subprocess.Popen(
                 ["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._reader_err,
                 env=self._env)
         return self._reader
 
@@ -268,30 +292,107 @@ class Git:
         return digest.hexdigest()
 
     def write_object(self, kind: str, data: bytes) -> str:
-        """Write a loose object (fsynced before it is renamed into place) and return its id."""
+        """Write a loose object (whole and fsynced before it is renamed into place) and
+        return its id; StorageError or AccessDenied when the disk refuses.
+
+        The temporary file has a name git itself uses (``tmp_obj_…``), which ``git prune``
+        recognises instead of reporting "bad sha1 file" (and ``git gc --auto`` then refusing
+        to run for a day). An object that exists loose is freshened, as git does.
+        """
         oid = self.hash_object(kind, data)
         folder = os.path.join(self.objects_dir, oid[:2])
         final = os.path.join(folder, oid[2:])
-        if os.path.exists(final):
+        if freshen(final):
             return oid
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f"tmp_labbook_{os.getpid()}_{threading.get_ident()}")
         payload = zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
         try:
-            os.write(fd, payload)
+            for _ in range(10):
+                if self._write_loose(folder, final, payload):
+                    return oid
+        except OSError as exc:
+            raise storage_error(exc, f"could not write a {kind} object into {self.objects_dir}") from exc
+        raise StorageError(f"could not write a {kind} object into {self.objects_dir}: its temporary "
+                           "file kept vanishing (is `git prune --expire=now` running in a loop?)")
+
+    def _write_loose(self, folder: str, final: str, payload: bytes) -> bool:
+        """One attempt at a loose object; False when a concurrent prune took the temporary file."""
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f"tmp_obj_{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            write_all(fd, payload)
             if self.fsync:
                 os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        os.replace(tmp, final)
-        return oid
+            unlink_quietly(tmp)
+            raise
+        os.close(fd)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # pruned before the rename (or its folder was)
+            return False
+        return True
+
+    def has_object(self, oid: str) -> bool:
+        """Whether the object is in the repository (loose, or in a pack)."""
+        if os.path.exists(os.path.join(self.objects_dir, oid[:2], oid[2:])):
+            return True
+        return self.read_object(oid) is not None
+
+    def gc_running(self) -> bool:
+        """Whether a ``git gc`` that may prune objects written moments ago runs here: one
+        holding ``gc.pid`` unless its command line shows it keeps recent objects (``git gc
+        --auto`` and plain ``git gc`` prune only what is two weeks old, by default)."""
+        argv = gc_holder(self.common_dir)
+        if not argv:
+            return argv is not None  # [] is a gc we cannot look into: assume the worst
+        prune = next((a.partition("=")[2] for a in argv if a.startswith("--prune=")), None)
+        if prune is None and "--no-prune" not in argv:
+            prune = self._prune_expire
+        return prune is not None and prune not in ("never", "false", "2.weeks.ago")
+
+    @property
+    def _prune_expire(self) -> str | None:
+        """gc.pruneExpire when set (read once)."""
+        if self._prune_setting is None:
+            out = self.run(["config", "--get", "gc.pruneExpire"], check=False).stdout
+            self._prune_setting = out.decode("utf-8", "replace").strip()
+        return self._prune_setting or None
+
+    def gc_ran_lately(self, seconds: float = 5.0) -> bool:
+        """Whether a gc runs, or wrote a pack in the last ``seconds`` (a gc always repacks
+        before it prunes)."""
+        try:
+            packed = os.stat(os.path.join(self.objects_dir, "pack")).st_mtime
+        except OSError:
+            packed = 0.0
+        return time.time() - packed < seconds or self.gc_running()
+
+    def wait_for_gc(self, timeout: float = GC_WAIT_SECONDS) -> None:
+        """Return once no ``git gc`` that may prune recent objects runs here (or after
+        ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while self.gc_running() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def write_tree(self, entries: list[TreeEntry]) -> str:
         """Write a tree object from entries (sorted here the way git sorts them)."""
         return self.write_object("tree", format_tree(entries))
 
     # -- refs ----------------------------------------------------------------
+    def set_ref(self, ref: str, oid: str) -> None:
+        """Point a private ref (``refs/labbook/…``) at ``oid``, whatever it pointed at."""
+        proc = self.run(["update-ref", "--no-deref", ref, oid], check=False)
+        if proc.returncode != 0:
+            raise ref_error(ref, proc.returncode, proc.stderr)
+
+    def delete_ref(self, ref: str) -> None:
+        """Delete a private ref (nothing happens when it does not exist)."""
+        proc = self.run(["update-ref", "--no-deref", "-d", ref], check=False)
+        if proc.returncode != 0:
+            raise ref_error(ref, proc.returncode, proc.stderr)
+
     def update_ref(self, ref: str, new: str, old: str | None, message: str) -> RefUpdate:
         """Move ``ref`` from ``old`` (None: must not exist) to ``new``, atomically."""
         fsync = ["-c", "core.fsync=loose-object,reference"] if self.fsync else []
@@ -300,6 +401,10 @@ class Git:
         if proc.returncode == 0:
             return RefUpdate.DONE
         err = proc.stderr.decode("utf-8", "replace")
+        if "Permission denied" in err or "Read-only file system" in err or "No space left" in err:
+            raise ref_error(ref, proc.returncode, proc.stderr)
+        if "with nonexistent object" in err:
+            return RefUpdate.PRUNED
         if "but expected" in err or "reference already exists" in err or "unable to resolve" in err:
             return RefUpdate.MOVED
         if ".lock': File exists" in err or ("Unable to create" in err and ".lock" in err):
@@ -308,8 +413,6 @@ class Git:
             raise BranchConflict(
                 f"cannot create {ref}: another branch name is in the way ({err.strip()}); "
                 "set another name with `git config labbook.branch NAME`")
-        if "No space left on device" in err:
-            raise BranchConflict(f"no space left on device: {ref} was not changed")
         raise GitError(["update-ref", ref], proc.returncode, err)
 
     def lock_file(self, ref: str) -> str:
@@ -331,6 +434,12 @@ class Git:
 
 
 _OPEN: weakref.WeakSet[Git] = weakref.WeakSet()
+
+
+
+
+
+
 
 
 def _forget_readers_in_child() -> None:

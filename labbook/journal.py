@@ -7,7 +7,11 @@ a power cut loses at most the last second. A record is one line::
 
     <payload length> <crc32 of payload, 8 hex digits> <JSON payload>\\n
 
-A torn or corrupt last line is ignored on replay. The live process holds an
+A record is appended whole or not at all: when the disk takes only part of it
+(full, quota), the part is cut off again and StorageError names the value, so
+the journal never has a torn record in its middle, and what is logged once
+space is back replays. A torn or corrupt last line (a process killed mid-write)
+is ignored on replay. The live process holds an
 exclusive ``flock`` on its journal; a journal whose lock can be taken belongs
 to a process that is gone, and is folded into a KILLED run by ``recover``.
 Journals live under the *common* git directory, so worktrees share them.
@@ -15,6 +19,7 @@ Journals live under the *common* git directory, so worktrees share them.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,6 +27,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .diskio import fsync_dir, storage_error, write_all
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
@@ -35,26 +42,60 @@ class Journal:
     """An open, locked, append-only journal of one live run."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise storage_error(exc, f"could not create the journal of run {path.stem[:8]}") from exc
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
             raise
-        self.unsynced = False
+        self.path = path
+        self._end = os.fstat(self._fd).st_size  # just past the last whole record
+        self._torn = False  # bytes of a failed append may still follow self._end
+        self.unsynced = True  # the new file's name is not on disk yet either
+        self._dir_synced = False
 
     def append(self, event: dict[str, Any]) -> None:
-        """Write one event; it is in the kernel (safe from a process kill) on return."""
+        """Write one event whole, or raise StorageError and leave the journal as it was.
+
+        On return the event is in the kernel (safe from a process kill). A short write
+        (a disk that filled up mid-record) is cut off again, so the journal stays a run
+        of whole records and every event appended once space is back is read on replay.
+        """
         payload = _dumps(event).encode("ascii")
-        os.write(self._fd, b"%d %08x %s\n" % (len(payload), zlib.crc32(payload), payload))
+        line = b"%d %08x %s\n" % (len(payload), zlib.crc32(payload), payload)
+        try:
+            if self._torn:
+                os.ftruncate(self._fd, self._end)
+                self._torn = False
+            write_all(self._fd, line)
+        except OSError as exc:
+            self._cut_back()
+            raise storage_error(exc, f"could not journal {describe(event)} of run "
+                                     f"{self.path.stem[:8]} in {self.path}") from exc
+        self._end += len(line)
         self.unsynced = True
 
+    def _cut_back(self) -> None:
+        """Remove the bytes of a failed append (retried before the next append if this fails)."""
+        self._torn = True
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._end)
+            self._torn = False
+
     def sync(self) -> None:
-        """Flush the journal to disk (survives a power cut)."""
+        """Flush the journal to disk (survives a power cut); StorageError if the disk refuses."""
         if self.unsynced:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+                if not self._dir_synced:  # the journal's own name, once
+                    fsync_dir(self.path.parent)
+                    self._dir_synced = True
+            except OSError as exc:
+                raise storage_error(exc, f"could not flush the journal {self.path} to disk") from exc
             self.unsynced = False
 
     def close(self, remove: bool) -> None:
@@ -65,6 +106,24 @@ class Journal:
             self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = -1
+
+
+def describe(event: dict[str, Any]) -> str:
+    """What a journal event records, for an error message (``metric 'loss' step 12``)."""
+    kind = event.get("e")
+    if kind == "m":
+        return f"metric {event.get('k')!r} step {event.get('s')}"
+    if kind == "ms":
+        rows = event.get("d") or [["?", None, "?"]]
+        keys = ", ".join(repr(row[0]) for row in rows[:3]) + (", …" if len(rows) > 3 else "")
+        return f"metrics {keys} step {rows[0][2]}"
+    named = {"p": "params", "t": "tags"}
+    if kind in named:
+        return f"{named[kind]} {', '.join(map(repr, list(event.get('d') or {})[:3]))}"
+    if kind == "a":
+        return f"artifact {(event.get('a') or {}).get('path')!r}"
+    return {"start": "the start", "end": "the end", "n": "a note",
+            "c": "the conclusion"}.get(str(kind), f"an event {kind!r}")
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

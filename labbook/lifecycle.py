@@ -83,9 +83,13 @@ def _go_live(run: Run, base: str | None, files: dict[str, Blob]) -> None:
     except BlockingIOError as exc:
         raise InvalidValue(f"run {run.id[:8]} ({run.name}) is live in another process; "
                            "it can be resumed once that process ends it") from exc
-    journal.append({"e": "start", "r": record.run_to_plain(run.record), "base": base,
-                    "files": {path: blob.oid for path, blob in files.items()},
-                    "pid": os.getpid()})
+    try:
+        journal.append({"e": "start", "r": record.run_to_plain(run.record), "base": base,
+                        "files": {path: blob.oid for path, blob in files.items()},
+                        "pid": os.getpid()})
+    except BaseException:
+        journal.close(remove=True)
+        raise
     run._extra_files.update(files)
     run._journal = journal
     run._history_dirty = base is None
@@ -188,6 +192,7 @@ def recover(repo: Repository) -> list[Run]:
             orphan.release(remove=False)
             raise
         orphan.release(remove=True)
+        repo.store.release(orphan.run_id)  # its artifacts are on the branch now
         if run is not None:
             recovered.append(run)
     return recovered

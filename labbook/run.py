@@ -9,6 +9,7 @@ holds exactly what was logged.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import sys
@@ -23,13 +24,15 @@ from typing import Any
 
 from . import merge, record, validation
 from .artifacts import files_under, regular_file, sha256_file
-from .errors import ArtifactError, InvalidValue, ParamConflict
+from .errors import AccessDenied, ArtifactError, InvalidValue, ParamConflict, StorageError
 from .journal import Journal
 from .record import Artifact, Conclusion, MetricSummary, Note, RunRecord
 from .repository import Repository
 from .store import Blob, Snapshot
 
 SYNC_SECONDS = 1.0
+KEEP_EVERY = 16  # a folder of artifacts is kept reachable every this many blobs
+_log = logging.getLogger("labbook")
 
 
 def _now_ms() -> int:
@@ -58,6 +61,8 @@ class Run:
         # Lets go of the run in this thread on `with` exit; False while another thread has it
         # active (it resumed the run by id), so only the last thread's exit ends it.
         self.on_release: Callable[[Run], bool] | None = None
+        self._unkept = 0  # artifact blobs written and not yet kept reachable
+        self._keeping = False  # refs/labbook/pending/<id> holds this run's blobs
 
     # -- what a user reads ------------------------------------------------------
     @property
@@ -250,7 +255,10 @@ class Run:
             name = f"{validation.artifact_path(artifact_path)}/{source.name}"
         else:
             name = _default_artifact_name(Path(local_path))
-        return self._store_artifact(source, validation.artifact_path(name))
+        try:
+            return self._store_artifact(source, validation.artifact_path(name))
+        finally:
+            self._keep_pending()
 
     def log_artifacts(self, local_dir: str | os.PathLike[str],
                       artifact_path: str | None = None) -> list[Artifact]:
@@ -258,8 +266,11 @@ class Run:
         self._require_active()
         prefix = validation.artifact_path(artifact_path) + "/" if artifact_path else ""
         found = list(files_under(local_dir))
-        return [self._store_artifact(path, validation.artifact_path(prefix + rel))
-                for path, rel in found]
+        try:
+            return [self._store_artifact(path, validation.artifact_path(prefix + rel))
+                    for path, rel in found]
+        finally:
+            self._keep_pending()
 
     def _store_artifact(self, source: Path, name: str) -> Artifact:
         size = source.stat().st_size
@@ -278,6 +289,10 @@ class Run:
             blob = None
             pointer = Artifact(path=name, size=size, sha256=digest, location="store")
         self._log({"e": "a", "a": record.to_plain(pointer), "b": blob})
+        if blob is not None:
+            self._unkept += 1
+            if self._unkept >= KEEP_EVERY:
+                self._keep_pending()  # a big folder: keep what is written so far
         return pointer
 
     def keep_traceback(self, exc: BaseException | None) -> None:
@@ -297,6 +312,21 @@ class Run:
         except Exception as problem:  # the run's own error matters more than its traceback
             print(f"labbook: could not keep the traceback of run {self.id[:8]}: {problem}",
                   file=sys.stderr)
+    def _keep_pending(self) -> None:
+        """Keep this run's uncommitted blobs (artifacts) reachable from a private ref until
+        the run's last commit, so a `git gc --prune=now` meanwhile cannot drop them."""
+        if not self._unkept:
+            return
+        blobs = [b for b in self._extra_files.values() if isinstance(b, Blob)]
+        self.repo.store.keep(self.id, blobs)
+        self._unkept = 0
+        self._keeping = True
+
+    def _release_pending(self) -> None:
+        """Drop the private ref once the branch references every blob it kept."""
+        if self._keeping:
+            self.repo.store.release(self.id)
+            self._keeping = False
 
     # -- ending -------------------------------------------------------------------
     def end(self, status: str = "FINISHED", error: str | None = None, *,
@@ -313,6 +343,7 @@ class Run:
         journal, self._journal = self._journal, None
         assert journal is not None
         journal.close(remove=True)
+        self._release_pending()
         self.repo.keep_packed()
         if self.on_end is not None:
             self.on_end(self)
@@ -326,6 +357,7 @@ class Run:
         journal, self._journal = self._journal, None
         assert journal is not None
         journal.close(remove=True)
+        self._release_pending()
         if self.on_detach is not None:
             self.on_detach(self)
 
@@ -348,13 +380,20 @@ class Run:
             self._tick()
 
     def _tick(self) -> None:
+        """Flush the journal about once a second and checkpoint when due. The call that got
+        here is already journaled, so a disk that refuses the flush or the checkpoint is
+        reported as a warning and retried at the next tick, never raised from a log call."""
         now = time.monotonic()
         if now >= self._next_sync:
             self._next_sync = now + SYNC_SECONDS
             assert self._journal is not None
-            self._journal.sync()
-            if now >= self._next_checkpoint:
-                self.checkpoint()
+            try:
+                self._journal.sync()
+                if now >= self._next_checkpoint:
+                    self.checkpoint()
+            except (StorageError, AccessDenied) as exc:
+                _log.warning("labbook: run %s: %s (the journal holds every value logged; "
+                             "retrying)", self.id[:8], exc)
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event["e"]
@@ -414,7 +453,14 @@ class Run:
             self._take_external_edits(record.run_from_yaml(on_branch, path))
             return {**changes, path: record.run_to_yaml(self.record)}
 
-        self.repo.commit(edit, message)
+        try:
+            self.repo.commit(edit, message)
+        except (StorageError, AccessDenied) as exc:
+            if self._journal is None or self._committed is None:
+                raise
+            raise type(exc)(f"run {self.id[:8]} ({self.name}) was not committed: {exc}. Everything "
+                            "logged is kept in its journal and committed at the next checkpoint, "
+                            "at its end or by `labbook recover`") from exc
         self._committed = record.run_to_yaml(self.record)
         self._base = None
         if history_was_dirty:

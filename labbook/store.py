@@ -9,15 +9,18 @@ applied again on the new tip, so concurrent writers never lose each other's work
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from .errors import BranchConflict, InvalidValue
-from .gitcmd import BLOB_MODE, TREE_MODE, Git, RefUpdate, TreeEntry, parse_tree
+from .errors import BranchConflict, InvalidValue, LabbookError
+from .gitcmd import BLOB_MODE, TREE_MODE, Git, MissingObject, RefUpdate, TreeEntry, format_tree, parse_tree
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Blob:
     mode: str = BLOB_MODE
 
 
+T = TypeVar("T")
 Change = bytes | Blob | None  # new content, an existing blob, or removal
 Edit = Mapping[str, Change] | Callable[["Snapshot"], Mapping[str, Change]]
 
@@ -36,6 +40,9 @@ _HFS_IGNORED = {chr(c) for c in (0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B,
                                  0x202D, 0x202E, 0x206A, 0x206B, 0x206C, 0x206D, 0x206E,
                                  0x206F, 0xFEFF)}
 _MAX_NAME_BYTES = 255
+_REMEMBER_BYTES = 1 << 20  # blobs up to this size are kept in memory until a ref reaches them
+_REMEMBER_COUNT = 32
+_REPAIR_SECONDS = 1.0  # how long a writer may take to restore what a finished gc pruned
 
 
 def check_entry_name(name: str) -> None:
@@ -85,7 +92,7 @@ class Snapshot:
         found = self.entry(path)
         if found is None or found.is_tree:
             return None
-        return self.store.git.read_blob(found.oid)
+        return self.store.settled(self.store.git.read_blob, found.oid)
 
     def list(self, path: str) -> list[TreeEntry]:
         """The entries of the folder at ``path`` (empty if there is none)."""
@@ -106,6 +113,8 @@ class BranchStore:
         self.identity = identity
         self.lock_timeout = lock_timeout
         self._trees: dict[str, list[TreeEntry]] = {}
+        self._building = threading.local()  # .written: objects of the commit being built
+        self._recent: dict[str, bytes] = {}  # blobs written, not yet reached by a ref
 
     # -- reading -------------------------------------------------------------
     def tip(self) -> str | None:
@@ -124,11 +133,36 @@ class BranchStore:
 
     def commit_tree(self, commit: str) -> str:
         """The root tree of a commit."""
-        found = self.git.read_object(commit)
-        if found is None or found[1] != "commit":
+        found = self.settled(self._read_commit, commit)
+        if found[1] != "commit":
             raise BranchConflict(f"{self.ref} points at {commit}, which is not a commit")
         first_line = found[2].split(b"\n", 1)[0].decode()
         return first_line.split()[1]
+
+    def _read_commit(self, commit: str) -> tuple[str, str, bytes]:
+        found = self.git.read_object(commit)
+        if found is None:
+            raise MissingObject(["cat-file", "commit", commit], 128, f"commit {commit} is missing")
+        return found
+
+    def settled(self, read: Callable[[str], T], oid: str) -> T:
+        """``read(oid)``; when the object is missing because a ``git gc --prune=now`` took it
+        from under a writer (who writes it again once the gc ends, see ``_settle``), wait
+        for the gc and a moment more before believing it is gone."""
+        try:
+            return read(oid)
+        except MissingObject:
+            if not self.git.gc_ran_lately():
+                raise  # missing for good: a broken repository, a partial clone offline
+            self.git.wait_for_gc()
+            deadline = time.monotonic() + _REPAIR_SECONDS
+            while True:
+                time.sleep(0.02)
+                try:
+                    return read(oid)
+                except MissingObject:
+                    if time.monotonic() > deadline:
+                        raise
 
     def tree(self, oid: str) -> list[TreeEntry]:
         """The entries of a tree, cached by id (a tree id never changes meaning)."""
@@ -136,7 +170,7 @@ class BranchStore:
         if entries is None:
             if len(self._trees) > 4096:
                 self._trees.clear()
-            entries = self.git.read_tree(oid)
+            entries = self.settled(self.git.read_tree, oid)
             self._trees[oid] = entries
         return entries
 
@@ -166,8 +200,31 @@ class BranchStore:
 
     # -- writing -------------------------------------------------------------
     def write_blob(self, data: bytes) -> Blob:
-        """Store bytes as a blob now; commit them later by path with the returned Blob."""
-        return Blob(self.git.write_object("blob", data))
+        """Store bytes as a blob now; commit them later by path with the returned Blob (or
+        keep it with :meth:`keep` meanwhile). Small blobs are remembered until then, so one a
+        concurrent ``git gc --prune=now`` removed can be written again."""
+        oid = self.git.write_object("blob", data)
+        if len(data) <= _REMEMBER_BYTES:
+            self._recent[oid] = data
+            while len(self._recent) > _REMEMBER_COUNT:
+                del self._recent[next(iter(self._recent))]
+        return Blob(oid)
+
+    def keep(self, owner: str, blobs: list[Blob]) -> None:
+        """Keep written-but-uncommitted blobs reachable from ``refs/labbook/pending/<owner>``
+        (a tree listing them), so ``git gc --prune=now`` cannot drop them before a commit
+        references them. New objects are dated ahead (``gitcmd.FRESH_SECONDS``), so this
+        must happen within a few seconds of writing them."""
+        entries = {b.oid: TreeEntry(b.mode, b.oid, b.oid) for b in blobs}
+        self._building.written = []
+        self.git.set_ref(pending_ref(owner), self._write("tree", format_tree(list(entries.values()))))
+        self._settle(self._building.written, [b.oid for b in blobs])
+
+    def release(self, owner: str) -> None:
+        """Drop ``owner``'s pending ref, once the branch references what it kept (best effort:
+        a ref left behind only keeps a few objects longer)."""
+        with contextlib.suppress(LabbookError):
+            self.git.delete_ref(pending_ref(owner))
 
     def commit(self, edit: Edit, message: str | Callable[[], str], *,
                allow_empty: bool = False) -> str | None:
@@ -180,19 +237,33 @@ class BranchStore:
         the new tip.
         """
         locked_since: float | None = None
+        missing_since: float | None = None
         for attempt in range(1000):
             self._refuse_if_checked_out()
             tip = self.tip()
-            snapshot = self.snapshot(tip)
-            changes = edit(snapshot) if callable(edit) else edit
-            new_tree = self._apply(snapshot.tree, _group(changes))
+            self._building.written = []
+            try:
+                snapshot = self.snapshot(tip)
+                changes = edit(snapshot) if callable(edit) else edit
+                new_tree = self._apply(snapshot.tree, _group(changes))
+            except MissingObject:  # a gc --prune=now took what another writer is restoring
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since > self.lock_timeout:
+                    raise
+                self.git.wait_for_gc()
+                time.sleep(0.05)
+                continue
             if new_tree == snapshot.tree and not allow_empty:
                 return None
             text = message() if callable(message) else message
             commit = self._write_commit(new_tree, tip, text)
             outcome = self.git.update_ref(self.ref, commit, tip, text.split("\n", 1)[0])
             if outcome is RefUpdate.DONE:
+                self._settle(self._building.written, _blob_ids(changes))
                 return commit
+            if outcome is RefUpdate.PRUNED:  # written again on the next attempt, once gc is done
+                self.git.wait_for_gc()
+                continue
             if outcome is RefUpdate.LOCKED:
                 locked_since = locked_since or time.monotonic()
                 if time.monotonic() - locked_since > self.lock_timeout:
@@ -225,6 +296,9 @@ class BranchStore:
                 return True
             if outcome is RefUpdate.MOVED:
                 return False
+            if outcome is RefUpdate.PRUNED:
+                raise BranchConflict(f"commit {new} vanished before {self.ref} could point at it "
+                                     "(was `git gc --prune=now` running?); try again")
             locked_since = locked_since or time.monotonic()
             if time.monotonic() - locked_since > self.lock_timeout:
                 raise BranchConflict(self._lock_message())
@@ -243,6 +317,28 @@ class BranchStore:
                 f"the branch {self.branch!r} is checked out in {users[0]}; labbook will not move "
                 "it under that work tree's feet: switch that work tree to another branch first")
 
+    def _write(self, kind: str, data: bytes) -> str:
+        """Write an object for the commit being built, remembering it until it is settled."""
+        oid = self.git.write_object(kind, data)
+        getattr(self._building, "written", []).append((oid, kind, data))
+        return oid
+
+    def _settle(self, written: list[tuple[str, str, bytes]], blobs: list[str]) -> None:
+        """Make sure what a ref now reaches is still there. A ``git gc --prune=now`` whose walk
+        began before the ref moved may delete the objects written just before: wait for
+        such a gc to end, then write again what it removed (git's docs call --prune=now
+        unsafe beside a writer; this makes it safe beside labbook)."""
+        recent = [(oid, "blob", self._recent.pop(oid)) for oid in blobs if oid in self._recent]
+        objects = written + recent
+        if not self.git.gc_running() and all(
+                os.path.exists(os.path.join(self.git.objects_dir, oid[:2], oid[2:]))
+                for oid, _, _ in objects):
+            return
+        self.git.wait_for_gc()
+        for oid, kind, data in objects:
+            if not self.git.has_object(oid):
+                self.git.write_object(kind, data)
+
     def _write_commit(self, tree: str, parent: str | None, message: str, *others: str) -> str:
         name, email = self.identity
         stamp = f"{int(time.time())} +0000"
@@ -250,7 +346,7 @@ class BranchStore:
         lines += [f"parent {p}" for p in (parent, *others) if p]
         lines += [f"author {name} <{email}> {stamp}", f"committer {name} <{email}> {stamp}", ""]
         body = "\n".join(lines) + "\n" + message.rstrip("\n") + "\n"
-        return self.git.write_object("commit", body.encode("utf-8"))
+        return self._write("commit", body.encode("utf-8"))
 
     def _apply(self, tree: str | None, changes: dict[str, object], strict: bool = False,
                where: str = "") -> str | None:
@@ -269,7 +365,7 @@ class BranchStore:
             elif isinstance(change, Blob):
                 new = change.oid
             else:
-                new = self.git.write_object("blob", change)
+                new = self._write("blob", change)
             if new is None:
                 entries.pop(name, None)
             else:
@@ -278,7 +374,17 @@ class BranchStore:
                 entries[name] = TreeEntry(mode, name, new)
         if not entries:
             return None
-        return self.git.write_tree(list(entries.values()))
+        return self._write("tree", format_tree(list(entries.values())))
+
+
+def _blob_ids(changes: Mapping[str, Change]) -> list[str]:
+    return [change.oid for change in changes.values() if isinstance(change, Blob)]
+
+
+def pending_ref(owner: str) -> str:
+    """The private ref that keeps a live run's uncommitted objects from ``git gc``."""
+    check_entry_name(owner)
+    return f"refs/labbook/pending/{owner}"
 
 
 def _group(changes: Mapping[str, Change]) -> dict[str, object]:
