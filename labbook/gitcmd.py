@@ -318,7 +318,10 @@ class Git:
         """One attempt at a loose object; False when a concurrent prune took the temporary file."""
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f"tmp_obj_{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileNotFoundError:  # a prune removed the (empty) folder after makedirs
+            return False
         try:
             write_all(fd, payload)
             if self.fsync:
