@@ -41,8 +41,11 @@ _KEPT_GIT_VARIABLES = {
     "GIT_EXEC_PATH",
 }
 
-# Every internal git call runs without the user's hooks.
-_NO_HOOKS = ["-c", "core.hooksPath=/dev/null"]
+# Every internal git call runs without the user's hooks, and never with the `ext::`
+# transport (it runs any command a remote URL names), whatever the user's config says:
+# a -c on the command line overrides every config file, and protocol.ext.allow
+# overrides protocol.allow.
+_NO_HOOKS = ["-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never"]
 
 TREE_MODE = "40000"
 BLOB_MODE = "100644"
@@ -81,7 +84,7 @@ class TreeEntry:
 def discover(path: str | os.PathLike[str] | None = None) -> Git:
     """Find the git repository containing ``path`` (default: the current directory)."""
     where = os.fspath(path) if path is not None else os.getcwd()
-    argv = ["git", "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
+    argv = ["git", *_NO_HOOKS, "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
             "--git-common-dir", "--git-path", "objects", "--show-object-format", "--show-toplevel"]
     try:
         proc = subprocess.run(argv, cwd=where, env=clean_env(), capture_output=True, text=True)
@@ -129,6 +132,17 @@ class Git:
         if check and proc.returncode != 0:
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
+
+    def fetch(self, remote: str, refspecs: list[str], options: list[str]
+              ) -> subprocess.CompletedProcess[bytes]:
+        """``git fetch OPTIONS -- REMOTE REFSPECS`` (not checked): ``--end-of-options`` keeps a
+        remote or refspec starting with ``-`` from being read as an option."""
+        return self.run(["fetch", *options, "--end-of-options", remote, *refspecs], check=False)
+
+    def push(self, remote: str, refspecs: list[str], options: list[str]
+             ) -> subprocess.CompletedProcess[bytes]:
+        """``git push OPTIONS -- REMOTE REFSPECS`` (not checked), like :meth:`fetch`."""
+        return self.run(["push", *options, "--end-of-options", remote, *refspecs], check=False)
 
     def config(self) -> dict[str, str]:
         """Every git config setting in force here (system, global, local), last one wins."""
@@ -237,7 +251,7 @@ class Git:
     def _ensure_reader(self) -> subprocess.Popen[bytes]:
         if self._reader is None or self._reader.poll() is not None:
             self._reader = subprocess.Popen(
-                ["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
+                ["git", f"--git-dir={self.git_dir}", *_NO_HOOKS, "cat-file", "--batch"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 env=self._env)
         return self._reader

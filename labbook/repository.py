@@ -13,6 +13,7 @@ labbook.checkpointSeconds      commit a live run at most this often        60
 labbook.lockTimeoutSeconds     wait this long for a locked branch          10
 labbook.fsync                  fsync objects, refs and journals            true
 labbook.remote                 the remote push, pull and sync use          origin
+labbook.pushTimeoutSeconds     keep retrying a push others beat this long  60
 labbook.remoteArtifactStore    shared folder large artifacts are copied    (none)
                                to on push and from on pull
 =============================  ==========================================  ================
@@ -55,6 +56,7 @@ class Settings:
     lock_timeout_seconds: float = 10.0
     fsync: bool = True
     remote: str = "origin"
+    push_timeout: float = 60.0
     remote_artifact_store: str | None = None
     gc_auto: int = 6700  # git's own gc.auto: loose objects before packing; 0 never packs
 
@@ -73,6 +75,8 @@ class Settings:
                                              int(defaults.lock_timeout_seconds))),
             fsync=_bool(config, "labbook.fsync", defaults.fsync),
             remote=config.get("labbook.remote", defaults.remote).strip() or defaults.remote,
+            push_timeout=float(_size(config, "labbook.pushtimeoutseconds",
+                                     int(defaults.push_timeout))),
             remote_artifact_store=config.get("labbook.remoteartifactstore") or None,
             gc_auto=_size(config, "gc.auto", defaults.gc_auto),
         )
