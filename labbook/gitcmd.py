@@ -15,10 +15,12 @@ Writing objects in-process keeps subprocesses off the per-commit path: one
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
 import threading
+import time
 import weakref
 import zlib
 from dataclasses import dataclass
@@ -123,12 +125,12 @@ class Git:
 
     # -- running git ---------------------------------------------------------
     def run(self, args: list[str], *, input: bytes | None = None, check: bool = True,
-            in_worktree: bool = False, extra_config: list[str] | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
+            in_worktree: bool = False, extra_config: list[str] | None = None,
+            pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` against this repository, hooks off, environment scrubbed."""
         where = ["-C", self.toplevel] if in_worktree and self.toplevel else [f"--git-dir={self.git_dir}"]
         argv = ["git", *where, *_NO_HOOKS, *(extra_config or []), *args]
-        proc = subprocess.run(argv, input=input, env=self._env, capture_output=True)
+        proc = subprocess.run(argv, input=input, env=self._env, capture_output=True, pass_fds=pass_fds)
         if check and proc.returncode != 0:
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
@@ -218,10 +220,47 @@ class Git:
             return False
         return count > -(-limit // 256)
 
-    def gc_auto(self) -> None:
-        """``git gc --auto --quiet``: git packs loose objects when due (in the background,
-        unless gc.autoDetach is false)."""
-        self.run(["gc", "--auto", "--quiet"], check=False)
+    def gc_auto(self, lock: str) -> None:
+        """``git gc --auto --quiet``: git packs loose objects when due, in the background
+        unless gc.autoDetach is false. git and its detached child inherit a descriptor
+        holding an flock on the file ``lock`` until the gc ends: :meth:`wait_for_gc` waits
+        for it. Skipped while a gc started this way still runs."""
+        try:
+            os.makedirs(os.path.dirname(lock), exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # no lock where the repository is read-only: git will say no anyway
+            self.run(["gc", "--auto", "--quiet"], check=False)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return
+        try:
+            self.run(["gc", "--auto", "--quiet"], check=False, pass_fds=(fd,))
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def wait_for_gc(lock: str, timeout: float) -> bool:
+        """Wait until no gc started by :meth:`gc_auto` runs; False if one still runs after
+        ``timeout`` seconds."""
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return True  # never started one
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
 
     def resolve_commit(self, rev: str) -> str | None:
         """The commit id a revision (HEAD~3, a tag, a short sha) names in this repository."""

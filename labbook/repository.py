@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import __version__
 from .artifacts import open_store
@@ -191,7 +192,17 @@ class Repository:
         objects by default; 0 turns it off) at the end of a run.
         """
         if self.git.loose_objects_over(self.settings.gc_auto):
-            self.git.gc_auto()
+            self.git.gc_auto(str(self._gc_lock))
+
+    def wait_for_gc(self, timeout: float = 60.0) -> bool:
+        """Wait until the background ``git gc`` the end of a run may have started has finished
+        (before inspecting the repository with ``git fsck`` or ``count-objects``, say); False
+        if it still runs after ``timeout`` seconds."""
+        return self.git.wait_for_gc(str(self._gc_lock), timeout)
+
+    @property
+    def _gc_lock(self) -> Path:
+        return Path(self.git.common_dir, "labbook", "gc.lock")
 
     def forget_experiment(self, slug: str) -> None:
         """Drop what this process remembers of an experiment (after it was renamed)."""

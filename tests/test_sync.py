@@ -25,10 +25,12 @@ from labbook.errors import SyncError
 # -- remotes and clones ------------------------------------------------------------------
 @pytest.fixture
 def bare(tmp_path: Path) -> Path:
-    """A bare remote that checks every object it receives, holding a `main` with two commits."""
+    """A bare remote that checks every object it receives, holding a `main` with two commits.
+    It never packs in the background after a push (gc.auto 0): fsck below must not race it."""
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(remote, "config", "receive.fsckObjects", "true")
+    git(remote, "config", "gc.auto", "0")
     seed = tmp_path / "seed"
     git(tmp_path, "init", "-q", str(seed))
     for n in range(2):
