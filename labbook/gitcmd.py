@@ -146,6 +146,11 @@ class Git:
         """``git push OPTIONS -- REMOTE REFSPECS`` (not checked), like :meth:`fetch`."""
         return self.run(["push", *options, "--end-of-options", remote, *refspecs], check=False)
 
+    def is_shallow(self) -> bool:
+        """Whether this is a shallow clone: git lists the commits where history is cut in
+        ``<common git dir>/shallow`` (read here, one process fewer per fetch)."""
+        return os.path.exists(os.path.join(self.common_dir, "shallow"))
+
     def config(self) -> dict[str, str]:
         """Every git config setting in force here (system, global, local), last one wins."""
         out = self.run(["config", "-z", "--list"], check=False).stdout.decode("utf-8", "replace")

@@ -208,8 +208,7 @@ def _fetch(repo: Repository, target: _Target) -> str | None:
     """Fetch the remote's branch into ``target.tracking``; its tip, or None if it has none."""
     branch = repo.settings.branch
     args = list(_FETCH)
-    shallow = repo.git.run(["rev-parse", "--is-shallow-repository"]).stdout.strip() == b"true"
-    if shallow:
+    if repo.git.is_shallow():
         args.append(_DEEP)  # the branch's whole history, so a merge base can be found
     refspec = f"+refs/heads/{branch}:{target.tracking}"
     deadline = time.monotonic() + repo.settings.lock_timeout_seconds
