@@ -47,7 +47,7 @@ _KEPT_GIT_VARIABLES = {
 # transport (it runs any command a remote URL names), whatever the user's config says:
 # a -c on the command line overrides every config file, and protocol.ext.allow
 # overrides protocol.allow.
-_NO_HOOKS = ["-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never"]
+_SAFE_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never"]
 
 TREE_MODE = "40000"
 BLOB_MODE = "100644"
@@ -86,7 +86,7 @@ class TreeEntry:
 def discover(path: str | os.PathLike[str] | None = None) -> Git:
     """Find the git repository containing ``path`` (default: the current directory)."""
     where = os.fspath(path) if path is not None else os.getcwd()
-    argv = ["git", *_NO_HOOKS, "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
+    argv = ["git", *_SAFE_CONFIG, "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
             "--git-common-dir", "--git-path", "objects", "--show-object-format", "--show-toplevel"]
     try:
         proc = subprocess.run(argv, cwd=where, env=clean_env(), capture_output=True, text=True)
@@ -129,7 +129,7 @@ class Git:
             pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` against this repository, hooks off, environment scrubbed."""
         where = ["-C", self.toplevel] if in_worktree and self.toplevel else [f"--git-dir={self.git_dir}"]
-        argv = ["git", *where, *_NO_HOOKS, *(extra_config or []), *args]
+        argv = ["git", *where, *_SAFE_CONFIG, *(extra_config or []), *args]
         proc = subprocess.run(argv, input=input, env=self._env, capture_output=True, pass_fds=pass_fds)
         if check and proc.returncode != 0:
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode("utf-8", "replace"))
@@ -295,7 +295,7 @@ class Git:
     def _ensure_reader(self) -> subprocess.Popen[bytes]:
         if self._reader is None or self._reader.poll() is not None:
             self._reader = subprocess.Popen(
-                ["git", f"--git-dir={self.git_dir}", *_NO_HOOKS, "cat-file", "--batch"],
+                ["git", f"--git-dir={self.git_dir}", *_SAFE_CONFIG, "cat-file", "--batch"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 env=self._env)
         return self._reader

@@ -192,8 +192,10 @@ class Run:
                 summary = self.record.metrics.get(key)
                 key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
                 rows.append([key, value, key_step])
-            self._log({"e": "ms", "d": rows, "t": ts, **({"w": _now_ms()} if timestamp is not None
-                                                          else {})})
+            event = {"e": "ms", "d": rows, "t": ts}
+            if timestamp is not None:
+                event["w"] = _now_ms()  # "t" is the caller's: keep when it was written
+            self._log(event)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag (tags can change; values are stored as strings)."""

@@ -53,8 +53,15 @@ for n in range(10):
 
 
 def test_eight_clones_pushing_after_every_run_all_get_through(tmp_path: Path, bare: Path):
-    """Issue 13: four clones pushing after every run gave up after 8 attempts (about 9 s)."""
+    """Issue 13: four clones pushing after every run gave up after 8 attempts (about 9 s).
+
+    Here all eight clones and the remote share one machine's cores, so each push's window
+    (fetch, merge, push) is many times a real team's: on 2 busy cores the unluckiest push
+    took 23-49 s of the default 60 s budget. The budget is doubled so that the test checks
+    the policy (retry by time, growing random pauses), not how busy the machine is."""
     clones = [clone(bare, tmp_path / f"c{w}") for w in range(8)]
+    for path in clones:
+        git(path, "config", "labbook.pushTimeoutSeconds", "120")
     started = time.monotonic()
     procs = [subprocess.Popen([sys.executable, "-c", PUSH_AFTER_EVERY_RUN, str(c), str(w)],
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
