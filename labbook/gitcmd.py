@@ -15,6 +15,7 @@ Writing objects in-process keeps subprocesses off the per-commit path: one
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
@@ -55,8 +56,11 @@ _KEPT_GIT_VARIABLES = {
     "GIT_EXEC_PATH",
 }
 
-# Every internal git call runs without the user's hooks.
-_NO_HOOKS = ["-c", "core.hooksPath=/dev/null"]
+# Every internal git call runs without the user's hooks, and never with the `ext::`
+# transport (it runs any command a remote URL names), whatever the user's config says:
+# a -c on the command line overrides every config file, and protocol.ext.allow
+# overrides protocol.allow.
+_SAFE_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never"]
 
 TREE_MODE = "40000"
 GC_WAIT_SECONDS = 300  # longest wait for a running `git gc` before checking objects anyway
@@ -101,7 +105,7 @@ class TreeEntry:
 def discover(path: str | os.PathLike[str] | None = None) -> Git:
     """Find the git repository containing ``path`` (default: the current directory)."""
     where = os.fspath(path) if path is not None else os.getcwd()
-    argv = ["git", "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
+    argv = ["git", *_SAFE_CONFIG, "rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
             "--git-common-dir", "--git-path", "objects", "--show-object-format", "--show-toplevel"]
     try:
         proc = subprocess.run(argv, cwd=where, env=clean_env(), capture_output=True, text=True)
@@ -143,15 +147,31 @@ class Git:
 
     # -- running git ---------------------------------------------------------
     def run(self, args: list[str], *, input: bytes | None = None, check: bool = True,
-            in_worktree: bool = False, extra_config: list[str] | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
+            in_worktree: bool = False, extra_config: list[str] | None = None,
+            pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[bytes]:
         """Run ``git ARGS`` against this repository, hooks off, environment scrubbed."""
         where = ["-C", self.toplevel] if in_worktree and self.toplevel else [f"--git-dir={self.git_dir}"]
-        argv = ["git", *where, *_NO_HOOKS, *(extra_config or []), *args]
-        proc = subprocess.run(argv, input=input, env=self._env, capture_output=True)
+        argv = ["git", *where, *_SAFE_CONFIG, *(extra_config or []), *args]
+        proc = subprocess.run(argv, input=input, env=self._env, capture_output=True, pass_fds=pass_fds)
         if check and proc.returncode != 0:
             raise GitError(["git", *args], proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
+
+    def fetch(self, remote: str, refspecs: list[str], options: list[str]
+              ) -> subprocess.CompletedProcess[bytes]:
+        """``git fetch OPTIONS -- REMOTE REFSPECS`` (not checked): ``--end-of-options`` keeps a
+        remote or refspec starting with ``-`` from being read as an option."""
+        return self.run(["fetch", *options, "--end-of-options", remote, *refspecs], check=False)
+
+    def push(self, remote: str, refspecs: list[str], options: list[str]
+             ) -> subprocess.CompletedProcess[bytes]:
+        """``git push OPTIONS -- REMOTE REFSPECS`` (not checked), like :meth:`fetch`."""
+        return self.run(["push", *options, "--end-of-options", remote, *refspecs], check=False)
+
+    def is_shallow(self) -> bool:
+        """Whether this is a shallow clone: git lists the commits where history is cut in
+        ``<common git dir>/shallow`` (read here, one process fewer per fetch)."""
+        return os.path.exists(os.path.join(self.common_dir, "shallow"))
 
     def config(self) -> dict[str, str]:
         """Every git config setting in force here (system, global, local), last one wins."""
@@ -227,10 +247,47 @@ class Git:
             return False
         return count > -(-limit // 256)
 
-    def gc_auto(self) -> None:
-        """``git gc --auto --quiet``: git packs loose objects when due (in the background,
-        unless gc.autoDetach is false)."""
-        self.run(["gc", "--auto", "--quiet"], check=False)
+    def gc_auto(self, lock: str) -> None:
+        """``git gc --auto --quiet``: git packs loose objects when due, in the background
+        unless gc.autoDetach is false. git and its detached child inherit a descriptor
+        holding an flock on the file ``lock`` until the gc ends: :meth:`wait_for_gc_lock` waits
+        for it. Skipped while a gc started this way still runs."""
+        try:
+            os.makedirs(os.path.dirname(lock), exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # no lock where the repository is read-only: git will say no anyway
+            self.run(["gc", "--auto", "--quiet"], check=False)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return
+        try:
+            self.run(["gc", "--auto", "--quiet"], check=False, pass_fds=(fd,))
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def wait_for_gc_lock(lock: str, timeout: float) -> bool:
+        """Wait until no gc started by :meth:`gc_auto` runs; False if one still runs after
+        ``timeout`` seconds."""
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return True  # never started one
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
 
     def resolve_commit(self, rev: str) -> str | None:
         """The commit id a revision (HEAD~3, a tag, a short sha) names in this repository."""
@@ -261,7 +318,7 @@ class Git:
         if self._reader is None or self._reader.poll() is not None:
             self._reader_err = tempfile.TemporaryFile()  # noqa: SIM115 (lives with the reader)
             self._reader = subprocess.Popen(
-                ["git", f"--git-dir={self.git_dir}", "cat-file", "--batch"],
+                ["git", f"--git-dir={self.git_dir}", *_SAFE_CONFIG, "cat-file", "--batch"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._reader_err,
                 env=self._env)
         return self._reader

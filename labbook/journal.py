@@ -11,7 +11,8 @@ A record is appended whole or not at all: when the disk takes only part of it
 (full, quota), the part is cut off again and StorageError names the value, so
 the journal never has a torn record in its middle, and what is logged once
 space is back replays. A torn or corrupt last line (a process killed mid-write)
-is ignored on replay. The live process holds an
+is left out on replay, and :func:`read_journal` says what was left out
+(``labbook recover`` prints it as a warning). The live process holds an
 exclusive ``flock`` on its journal; a journal whose lock can be taken belongs
 to a process that is gone, and is folded into a KILLED run by ``recover``.
 Journals live under the *common* git directory, so worktrees share them.
@@ -23,8 +24,10 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,16 +129,72 @@ def describe(event: dict[str, Any]) -> str:
             "c": "the conclusion"}.get(str(kind), f"an event {kind!r}")
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """What replay left out of a journal: from a torn or corrupt line to the end."""
+
+    offset: int  # where the first left-out byte is
+    size: int  # bytes left out
+    lines: int  # lines left out (a torn last line counts as one)
+    torn: bool  # the left-out line has no newline: a write cut short (always the last line)
+    entry: str  # what the first left-out line was, as far as it can be read
+
+    def describe(self) -> str:
+        """What was lost, how much, and where (for a warning)."""
+        if self.torn:
+            what = f"a torn last entry ({self.entry}, cut short)"
+        elif self.lines == 1:
+            what = f"a corrupt last entry ({self.entry})"
+        else:
+            what = f"{self.lines} entries, from a corrupt one ({self.entry}) to the end"
+        return f"{what}: {self.size} bytes at byte {self.offset}"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The intact events of a journal, in order, and what was left out after them."""
+
+    events: list[dict[str, Any]]
+    dropped: Dropped | None
+
+
+def read_journal(path: Path) -> Replay:
+    """Every intact event of a journal, in order; replay stops at the first torn or corrupt
+    line, and ``dropped`` says what was left out from there on."""
+    events: list[dict[str, Any]] = []
+    offset = 0
+    with open(path, "rb") as handle:
+        data = handle.read()
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        line = data[offset:] if end < 0 else data[offset:end + 1]
+        event = _parse_line(line)
+        if event is None:
+            rest = data[offset:]
+            lines = rest.count(b"\n") + (not rest.endswith(b"\n"))
+            return Replay(events, Dropped(offset, len(rest), lines, not line.endswith(b"\n"),
+                                          _entry_kind(line)))
+        events.append(event)
+        offset += len(line)
+    return Replay(events, None)
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Every intact event of a journal, in order; stops at the first torn or corrupt line."""
-    events = []
-    with open(path, "rb") as handle:
-        for line in handle:
-            event = _parse_line(line)
-            if event is None:
-                break
-            events.append(event)
-    return events
+    return read_journal(path).events
+
+
+_KINDS = {"start": "the start of the run", "m": "a metric value", "ms": "metric values",
+          "p": "params", "t": "tags", "n": "a note", "c": "a conclusion", "a": "an artifact",
+          "end": "the end of the run"}
+
+
+def _entry_kind(line: bytes) -> str:
+    """What a torn or corrupt journal line held, read from its first bytes (never trusted)."""
+    kind = re.search(rb'"e":"([a-z]{1,5})"', line)
+    what = _KINDS.get(kind.group(1).decode(), "an unknown entry") if kind else "an unreadable entry"
+    key = re.search(rb'"k":"([A-Za-z0-9_./ -]{1,80})"', line)
+    return f"{what} of {key.group(1).decode()!r}" if key and kind and kind.group(1) == b"m" else what
 
 
 def _parse_line(line: bytes) -> dict[str, Any] | None:
@@ -161,6 +220,10 @@ class Orphan:
 
     def events(self) -> list[dict[str, Any]]:
         return read_events(self.path)
+
+    def replay(self) -> Replay:
+        """The intact events and what was left out (see :func:`read_journal`)."""
+        return read_journal(self.path)
 
     def release(self, remove: bool) -> None:
         """Drop our lock; ``remove`` the journal once its content is committed."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import provenance, record
@@ -17,6 +19,9 @@ from .run import Run, new_run_id
 from .store import Blob, Snapshot
 
 MIN_PREFIX = 4
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MS = 253402300800000  # year 10000: later "times" in a journal are not times
+_log = logging.getLogger("labbook")
 
 
 def start(repo: Repository, *, experiment: str, name: str | None = None,
@@ -86,7 +91,7 @@ def _go_live(run: Run, base: str | None, files: dict[str, Blob]) -> None:
     try:
         journal.append({"e": "start", "r": record.run_to_plain(run.record), "base": base,
                         "files": {path: blob.oid for path, blob in files.items()},
-                        "pid": os.getpid()})
+                        "pid": os.getpid(), "w": time.time_ns() // 1_000_000})
     except BaseException:
         journal.close(remove=True)
         raise
@@ -199,11 +204,19 @@ def recover(repo: Repository) -> list[Run]:
 
 
 def _fold(repo: Repository, orphan: Orphan) -> Run | None:
-    events = orphan.events()
+    replay = orphan.replay()
+    events = replay.events
     if not events or events[0].get("e") != "start":
+        if replay.dropped is not None:
+            _log.warning("labbook: run %s: its journal %s held no intact entry; left out %s",
+                         orphan.run_id[:8], orphan.path, replay.dropped.describe())
         return None  # died before its first record: nothing was logged
     start_event = events[0]
     rec = record.run_from_plain(start_event["r"], f"journal {orphan.path}")
+    if replay.dropped is not None:
+        _log.warning("labbook: run %s (%s): its journal ends in %s, left out; the %d entries "
+                     "before it are recovered", rec.id[:8], rec.name, replay.dropped.describe(),
+                     len(events))
     history: list[tuple[str, int, int, float]] = []
     if start_event.get("base"):
         base = repo.store.snapshot(start_event["base"])
@@ -216,11 +229,43 @@ def _fold(repo: Repository, orphan: Orphan) -> Run | None:
         run._apply(event)
     run._history_dirty = True
     if run.record.status == "RUNNING":
-        died = time.gmtime(Path(orphan.path).stat().st_mtime)
         run.record.status = "KILLED"
-        run.record.end_time = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", died)
+        run.record.end_time = _last_alive(run.record.start_time, events, orphan.path)
         run.record.error = (f"the process (pid {start_event.get('pid')}) ended without ending "
                             "the run; recovered from its journal")
     run._commit(f"recover {run.name}: {run.record.status}, {len(run.history)} metric values "
                 "from its journal")
     return run
+
+
+def _last_alive(start_time: str, events: list[dict], path: Path) -> str:
+    """When a dead run's process was last alive: the time its last journal entry was written
+    (milliseconds), never before the run's start."""
+    last = next((ms for ms in map(_written_ms, reversed(events)) if ms is not None), None)
+    if last is None:  # a journal of an older labbook, with no metric values
+        last = path.stat().st_mtime_ns // 1_000_000
+    started = _ms(start_time)
+    if started is not None:
+        last = max(last, started)
+    return record.format_time(datetime.fromtimestamp(last // 1000, UTC)
+                              + timedelta(milliseconds=last % 1000))
+
+
+def _written_ms(event: dict) -> int | None:
+    """When a journal entry was written (ms since the epoch), if it says."""
+    written = event.get("w")
+    if written is None and event.get("e") in ("m", "ms"):
+        written = event.get("t")  # a value logged now: its timestamp is when it was written
+    ok = isinstance(written, int) and not isinstance(written, bool) and 0 <= written < _MAX_MS
+    return written if ok else None
+
+
+def _ms(text: str) -> int | None:
+    """An ISO 8601 time of a record, in ms since the epoch (None if it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)

@@ -13,6 +13,7 @@ labbook.checkpointSeconds      commit a live run at most this often        60
 labbook.lockTimeoutSeconds     wait this long for a locked branch          10
 labbook.fsync                  fsync objects, refs and journals            true
 labbook.remote                 the remote push, pull and sync use          origin
+labbook.pushTimeoutSeconds     keep retrying a push others beat this long  60
 labbook.remoteArtifactStore    shared folder large artifacts are copied    (none)
                                to on push and from on pull
 =============================  ==========================================  ================
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import __version__
 from .artifacts import open_store
@@ -56,6 +58,7 @@ class Settings:
     lock_timeout_seconds: float = 10.0
     fsync: bool = True
     remote: str = "origin"
+    push_timeout: float = 60.0
     remote_artifact_store: str | None = None
     gc_auto: int = 6700  # git's own gc.auto: loose objects before packing; 0 never packs
 
@@ -74,6 +77,8 @@ class Settings:
                                              int(defaults.lock_timeout_seconds))),
             fsync=_bool(config, "labbook.fsync", defaults.fsync),
             remote=config.get("labbook.remote", defaults.remote).strip() or defaults.remote,
+            push_timeout=float(_size(config, "labbook.pushtimeoutseconds",
+                                     int(defaults.push_timeout))),
             remote_artifact_store=config.get("labbook.remoteartifactstore") or None,
             gc_auto=_size(config, "gc.auto", defaults.gc_auto),
         )
@@ -230,7 +235,17 @@ class Repository:
         objects by default; 0 turns it off) at the end of a run.
         """
         if self.git.loose_objects_over(self.settings.gc_auto):
-            self.git.gc_auto()
+            self.git.gc_auto(str(self._gc_lock))
+
+    def wait_for_gc(self, timeout: float = 60.0) -> bool:
+        """Wait until the background ``git gc`` the end of a run may have started has finished
+        (before inspecting the repository with ``git fsck`` or ``count-objects``, say); False
+        if it still runs after ``timeout`` seconds."""
+        return self.git.wait_for_gc_lock(str(self._gc_lock), timeout)
+
+    @property
+    def _gc_lock(self) -> Path:
+        return Path(self.git.common_dir, "labbook", "gc.lock")
 
     def forget_experiment(self, slug: str) -> None:
         """Drop what this process remembers of an experiment (after it was renamed)."""

@@ -185,7 +185,10 @@ class Run:
             else:
                 step = validation.step_value(step)
             ts = _now_ms() if timestamp is None else validation.timestamp_ms(timestamp)
-            self._journal.append({"e": "m", "k": key, "v": value, "s": step, "t": ts})
+            event = {"e": "m", "k": key, "v": value, "s": step, "t": ts}
+            if timestamp is not None:
+                event["w"] = _now_ms()  # "t" is the caller's: keep when it was written
+            self._journal.append(event)
             self._add_metric(key, value, step, ts)
             self._tick()
 
@@ -203,7 +206,10 @@ class Run:
                 summary = self.record.metrics.get(key)
                 key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
                 rows.append([key, value, key_step])
-            self._log({"e": "ms", "d": rows, "t": ts})
+            event = {"e": "ms", "d": rows, "t": ts}
+            if timestamp is not None:
+                event["w"] = _now_ms()  # "t" is the caller's: keep when it was written
+            self._log(event)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag (tags can change; values are stored as strings)."""
@@ -373,6 +379,10 @@ class Run:
                                f"resume it with labbook.start_run(run_id={self.id!r})")
 
     def _log(self, event: dict[str, Any]) -> None:
+        """Journal an event, then apply it. Every entry carries when it was written, in ms:
+        "w", or for metric values logged now, their "t" (a dead run ends at its last entry)."""
+        if "t" not in event:
+            event["w"] = _now_ms()
         with self._lock:
             assert self._journal is not None
             self._journal.append(event)

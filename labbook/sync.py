@@ -2,12 +2,16 @@
 
     pull   fetch the remote's branch; fast-forward, or merge it in with a merge
            commit built from trees (labbook's own three-way merge, labbook/merge.py)
-    push   push the branch; when someone pushed first: fetch, merge, retry (5 times)
+    push   push the branch; when someone pushed first: fetch, merge, retry for up to
+           labbook.pushTimeoutSeconds (60), with growing, random pauses
     sync   pull, then push
 
 The remote's atomic ref update is the distributed compare-and-swap: a push that
-is not a fast-forward is refused by git, never forced. The local branch moves
-only by compare-and-swap (BranchStore.move), so a failed pull or push leaves it
+is not a fast-forward is refused by git, never forced. A busy remote is retried
+by time, not by count: a fixed number of attempts gives up exactly when the team
+is busiest. git runs with ``protocol.ext.allow=never`` and ``--end-of-options``
+before the remote and refspecs (labbook/gitcmd.py). The local branch moves only
+by compare-and-swap (BranchStore.move), so a failed pull or push leaves it
 exactly as it was. Authentication is git's (credential helpers, ssh agents,
 prompts); labbook runs git's push and fetch with hooks off (no ``pre-push``; see
 docs/sync.md). Large artifacts travel through ``labbook.remoteArtifactStore``,
@@ -21,6 +25,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +36,11 @@ from .merge import PathChange, RunFiles
 from .repository import Repository
 from .store import Blob, Change
 
-ATTEMPTS = 8  # pushes tried before giving up when others keep pushing first
+FIRST_PAUSE = 0.1  # seconds: the bound of the first pause after a refused push, which ...
+LONGEST_PAUSE = 2.0  # ... doubles up to this; each pause is drawn at random below its bound
+_LOCAL_ATTEMPTS = 32  # local compare-and-swap attempts while merging (others commit runs here)
 _DEEP = "--depth=1000000000"  # deepens only the fetched branch (--unshallow deepens every branch)
-_FETCH = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
+_FETCH = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
           "--no-auto-maintenance"]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_MESSAGE_LINES = 200
@@ -53,6 +60,8 @@ class SyncResult:
     artifacts_sent: int = 0
     artifacts_received: int = 0
     artifacts_missing: int = 0
+    attempts: int = 0  # pushes tried (more than one when others pushed first)
+    seconds: float = 0.0  # from the first push attempt to the last
 
     def lines(self) -> list[str]:
         """One line per thing that happened, then the reconciled runs indented."""
@@ -77,7 +86,9 @@ class SyncResult:
                   "up to date": f"{self.remote} is up to date",
                   "nothing": f"nothing to push: there is no {self.branch} branch here yet"}
         if self.pushed:
-            out.append(pushed[self.pushed])
+            retried = (f" after {self.attempts} attempts in {self.seconds:.1f} s (others pushed "
+                       "first)") if self.attempts > 1 else ""
+            out.append(pushed[self.pushed] + retried)
         return out
 
 
@@ -103,31 +114,52 @@ def pull(repo: Repository, remote: str | None = None, result: SyncResult | None 
     return result
 
 
-def push(repo: Repository, remote: str | None = None, attempts: int = ATTEMPTS,
+def push(repo: Repository, remote: str | None = None, timeout: float | None = None,
          result: SyncResult | None = None) -> SyncResult:
-    """Push the local branch; when the remote moved first, fetch, merge and try again."""
+    """Push the local branch; when the remote moved first, fetch, merge and try again, for up
+    to ``timeout`` seconds (default: labbook.pushTimeoutSeconds) with growing, jittered pauses."""
     target = _target(repo, remote)
     shared = _remote_store(repo)
     result = result or SyncResult(target.name, repo.settings.branch)
-    for attempt in range(1, attempts + 1):
+    budget = repo.settings.push_timeout if timeout is None else timeout
+    started = time.monotonic()
+    pauses = _pauses()
+    while True:
         tip = repo.store.tip()
         if tip is None:
             result.pushed = "nothing"
             return result
         if shared is not None:
             _send_artifacts(repo, shared, tip, result)
+        result.attempts += 1
         outcome = _push_once(repo, target, tip)
+        result.seconds = time.monotonic() - started
         if outcome is not None:
             result.pushed = outcome
             return result
-        if attempt < attempts:
-            time.sleep(random.uniform(0, min(2.0, 0.1 * 2 ** attempt)))  # then fetch, merge, push
-            theirs = _fetch(repo, target)
-            if theirs is not None:
-                _integrate(repo, target, theirs, result)
-    raise SyncError(f"gave up pushing {repo.settings.branch} to {target.name} after {attempts} "
-                    "attempts: others kept pushing first; your runs are safe on the local branch "
-                    "(merged with theirs), run `labbook push` again")
+        left = budget - (time.monotonic() - started)
+        if left <= 0:
+            break
+        time.sleep(min(next(pauses), left))  # then fetch, merge, push again
+        theirs = _fetch(repo, target)
+        if theirs is not None:
+            _integrate(repo, target, theirs, result)
+    raise SyncError(f"gave up pushing {repo.settings.branch} to {target.name} after "
+                    f"{result.attempts} attempts in {result.seconds:.1f} s (labbook.pushTimeoutSeconds "
+                    f"is {budget:g}): others kept pushing first; your runs are safe on the local "
+                    "branch (merged with theirs): run `labbook push` again, or raise "
+                    "labbook.pushTimeoutSeconds")
+
+
+def _pauses() -> Iterator[float]:
+    """Pauses between push attempts: the bound doubles from FIRST_PAUSE up to LONGEST_PAUSE
+    and each pause is drawn at random below it, so teammates refused together spread out
+    instead of colliding again. The cap stays short: a long pause would hand the remote to
+    whoever starts pushing later (they begin with short pauses)."""
+    bound = FIRST_PAUSE
+    while True:
+        yield random.uniform(0, bound)
+        bound = min(bound * 2, LONGEST_PAUSE)
 
 
 def sync(repo: Repository, remote: str | None = None) -> SyncResult:
@@ -158,7 +190,7 @@ def configure_fetch(repo: Repository, remote: str | None = None) -> bool:
 # -- remotes, fetch and push ----------------------------------------------------------------
 def _target(repo: Repository, remote: str | None) -> _Target:
     name = (remote if remote is not None else repo.settings.remote).strip()
-    if not name or name.startswith("-") or any(ord(c) < 32 for c in name):
+    if not name or any(ord(c) < 32 for c in name):  # a leading "-" is safe: --end-of-options
         raise InvalidValue(f"{name!r} is not a remote name, URL or path")
     branch = repo.settings.branch
     if _is_configured(repo, name) and not any(c.isspace() for c in name):
@@ -176,18 +208,18 @@ def _fetch(repo: Repository, target: _Target) -> str | None:
     """Fetch the remote's branch into ``target.tracking``; its tip, or None if it has none."""
     branch = repo.settings.branch
     args = list(_FETCH)
-    shallow = repo.git.run(["rev-parse", "--is-shallow-repository"]).stdout.strip() == b"true"
-    if shallow:
+    if repo.git.is_shallow():
         args.append(_DEEP)  # the branch's whole history, so a merge base can be found
-    args += [target.name, f"+refs/heads/{branch}:{target.tracking}"]
-    for attempt in range(ATTEMPTS):
-        proc = repo.git.run(args, check=False)
+    refspec = f"+refs/heads/{branch}:{target.tracking}"
+    deadline = time.monotonic() + repo.settings.lock_timeout_seconds
+    while True:
+        proc = repo.git.fetch(target.name, [refspec], args)
         if proc.returncode == 0:
             break
         err = proc.stderr.decode("utf-8", "replace")
         if "couldn't find remote ref" in err:
             return None
-        if ".lock" not in err or attempt == ATTEMPTS - 1:
+        if ".lock" not in err or time.monotonic() > deadline:  # a local tracking ref locked
             raise SyncError(f"could not fetch {branch} from {target.name}: {_git_message(err)}; "
                             "the local branch is unchanged")
         time.sleep(random.uniform(0.01, 0.1))
@@ -200,8 +232,8 @@ def _fetch(repo: Repository, target: _Target) -> str | None:
 def _push_once(repo: Repository, target: _Target, tip: str) -> str | None:
     """Push ``tip``; "pushed", "created" or "up to date", or None when the remote moved first."""
     dest = f"refs/heads/{repo.settings.branch}"
-    proc = repo.git.run(["push", "--porcelain", "--no-verify", "--no-recurse-submodules",
-                         target.name, f"{tip}:{dest}"], check=False)
+    proc = repo.git.push(target.name, [f"{tip}:{dest}"],
+                         ["--porcelain", "--no-verify", "--no-recurse-submodules"])
     out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     line = next((ln for ln in out.splitlines()
                  if ln[:1] in " +-*=!" and ln[1:2] == "\t" and ln.split("\t")[1].endswith(f":{dest}")),
@@ -244,7 +276,7 @@ def _git_message(err: str) -> str:
 def _integrate(repo: Repository, target: _Target, theirs: str, result: SyncResult) -> None:
     """Make the local branch contain ``theirs``: create, fast-forward or merge, by CAS."""
     store, label = repo.store, _label(target)
-    for _ in range(ATTEMPTS * 4):
+    for _ in range(_LOCAL_ATTEMPTS):
         local = store.tip()
         if local is None:
             if store.move(theirs, None, f"labbook pull: {label}"):

@@ -11,6 +11,7 @@ import pytest
 
 import labbook
 from labbook import tracking
+from labbook.repository import open_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,16 @@ def run_ids(repo: Path, branch: str = "experiments") -> list[str]:
     """Ids of the runs on the branch, read with plain git."""
     names = git(repo, "ls-tree", "-r", "--name-only", branch).splitlines()
     return sorted(n.split("/")[2] for n in names if n.endswith("/run.yaml"))
+
+
+def wait_for_gc(repo: Path) -> None:
+    """Wait for the background `git gc --auto` the end of a run may have started: call it
+    before asserting on the repository itself (git fsck, count-objects, files under .git)."""
+    opened = open_repository(repo)
+    try:
+        assert opened.wait_for_gc(timeout=120), f"a background git gc in {repo} still runs"
+    finally:
+        opened.close()
 
 
 def python_child(code: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:

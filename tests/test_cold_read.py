@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import labbook
-from conftest import git, run_ids
-from labbook import catalog, forked, record
+from conftest import git, python_child, run_ids
+from labbook import catalog, forked, record, tracking
 from labbook.record import MetricSummary, RunRecord
 
 RUNS = 300  # enough to fill far more fan-out folders than catalog._WALK_FROM
@@ -148,6 +148,39 @@ def test_the_end_of_a_run_has_git_pack_loose_objects_by_gc_auto(repo: Path):
     assert int(counts["in-pack"]) > 0 and int(counts["count"]) < 100
     assert git(repo, "status", "--porcelain") == before
     assert len(labbook.search_runs()) == 12
+
+
+def test_the_background_gc_a_run_started_can_be_waited_for(repo: Path):
+    git(repo, "config", "gc.auto", "300")  # gc.autoDetach stays true: git packs in the background
+    for content in _contents_hashing_to_17(3):
+        subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=content, check=True,
+                       capture_output=True)
+    with labbook.start_run(name="r0"):
+        labbook.log_metric("loss", 1.0)
+    assert tracking.repository().wait_for_gc(timeout=120)
+    assert not (repo / ".git" / "gc.pid").exists()  # git's own lock: its gc is over
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    assert int(counts["in-pack"]) > 0 and int(counts["count"]) < 10
+    fsck = subprocess.run(["git", "-C", str(repo), "fsck", "--strict", "--no-dangling"],
+                          capture_output=True, text=True)
+    assert fsck.returncode == 0 and "error" not in fsck.stderr, fsck.stderr
+
+
+def test_waiting_for_gc_waits_for_the_process_holding_its_lock(repo: Path):
+    lock = repo / ".git" / "labbook" / "gc.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = python_child(  # as a detached git gc holds it: an inherited descriptor
+        f"import fcntl, os, sys\nfd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.readline()\n",
+        repo, stdin=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline() == "held\n"
+    repository = tracking.repository()
+    assert repository.wait_for_gc(timeout=0.3) is False
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    assert repository.wait_for_gc(timeout=30) is True
+    holder.wait(timeout=30)
 
 
 def _contents_hashing_to_17(count: int) -> list[bytes]:

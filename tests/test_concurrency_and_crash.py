@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import labbook
-from conftest import git, python_child, run_ids
+from conftest import git, python_child, run_ids, wait_for_gc
 from labbook.cli import cli
 
 WRITER = """
@@ -42,6 +42,7 @@ def test_eight_processes_logging_at_once_lose_nothing(repo: Path):
         assert [s for s, _, _ in run.metric_history("loss")] == [0, 1, 2, 3, 4]
         assert run.params == {"worker": int(run.name[1]), "n": int(run.name.split("-r")[1])}
     assert len(names) == 200
+    wait_for_gc(repo)  # 200 runs' objects: the end of a run may have started git gc --auto
     fsck = subprocess.run(["git", "-C", str(repo), "fsck", "--strict", "--no-dangling"],
                           capture_output=True, text=True)
     assert fsck.returncode == 0 and "error" not in fsck.stderr, fsck.stderr

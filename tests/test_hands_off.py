@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import labbook
-from conftest import git, run_ids, user_state
+from conftest import git, run_ids, user_state, wait_for_gc
 
 
 def _failing_hooks(repo: Path, marker: Path) -> None:
@@ -110,6 +110,7 @@ def test_sha256_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         labbook.log_artifact("model.bin")
     assert len(git(path, "rev-parse", "experiments").strip()) == 64
     assert run_ids(path) == [run.id]
+    wait_for_gc(path)
     fsck = subprocess.run(["git", "-C", str(path), "fsck", "--strict"], capture_output=True,
                           text=True)
     assert fsck.returncode == 0, fsck.stderr
