@@ -190,8 +190,8 @@ READ = [  # hand edits that read, with the value a reader sees
     ("yes-is-bool", "flag: yes", "params.flag", True),
     ("off-is-bool", "switch: off", "params.switch", False),
     ("big-int-param", f"seed: {2**70}", "params.seed", 2**70),
-    ("octal-like", "mode: 0755", "params.mode", "0755"),
-    ("sexagesimal", "clock: 1:20", "params.clock", "1:20"),
+    ("octal-like", "mode: 0755", "params.mode", 493),  # YAML 1.1: an octal int
+    ("sexagesimal", "clock: 1:20", "params.clock", 80),  # YAML 1.1: base 60
 ]
 
 
@@ -237,11 +237,11 @@ def _assert_others_read(repo: Path, good: list[str], reason: str, path: str, com
     status, out, err = _cli("site", "build", "-o", str(tmp_path / "site"))
     assert status == 0, err
     assert (tmp_path / "site" / "index.html").exists()
-    pages = {p.name for p in (tmp_path / "site" / "runs").rglob("*.html")}
-    assert len(pages) == len(good), pages
+    pages = {p.name for p in (tmp_path / "site").glob("run-*.html")}
+    assert pages == {f"run-{g}.html" for g in good}, pages
 
     _fresh_caches(repo)
-    report = labbook.fsck()
+    report = tracking.fsck()
     problems = "\n".join(report.problems)
     assert path in problems and pattern.search(problems), problems
     assert report.runs >= len(good)
@@ -271,7 +271,7 @@ def test_hand_edits_that_read(repo: Path, notebook: list[str], name: str, line: 
     assert status == 0 and notebook[0][:8] in out, err
     status, _, err = _cli("site", "build", "-o", str(tmp_path / "site"))
     assert status == 0, err
-    assert labbook.fsck().ok
+    assert tracking.fsck().ok
 
 
 def test_an_oversized_record_is_skipped(repo: Path, notebook: list[str],
@@ -342,7 +342,7 @@ def test_pull_brings_the_good_runs_and_leaves_a_hostile_teammates_out(
     assert sorted(frame["run_id"]) == sorted(mine + theirs)
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert record.run_path(BAD_ID) in said and "params" in said, said
-    assert not labbook.fsck().ok
+    assert not tracking.fsck().ok
 
 
 # -- experiment names --------------------------------------------------------------------------
@@ -370,5 +370,5 @@ def test_an_experiment_file_that_does_not_parse_is_reported(repo: Path, notebook
     assert sorted(labbook.search_runs()["run_id"]) == sorted(notebook)
     status, _, err = _cli("site", "build", "-o", str(tmp_path / "site"))
     assert status == 0, err
-    problems = "\n".join(labbook.fsck().problems)
+    problems = "\n".join(tracking.fsck().problems)
     assert "experiments/broken.yaml" in problems and "experiments/...yaml" in problems, problems
