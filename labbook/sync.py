@@ -17,6 +17,7 @@ a shared folder, when it is set.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 import sys
@@ -26,11 +27,12 @@ from pathlib import Path
 
 from . import merge, record
 from .artifacts import ArtifactStore
-from .errors import InvalidValue, SyncError
+from .errors import FormatError, InvalidValue, SyncError
 from .merge import PathChange, RunFiles
 from .repository import Repository
-from .store import Blob, Change
+from .store import Blob, Change, check_entry_name
 
+_log = logging.getLogger("labbook")
 ATTEMPTS = 8  # pushes tried before giving up when others keep pushing first
 _DEEP = "--depth=1000000000"  # deepens only the fetched branch (--unshallow deepens every branch)
 _FETCH = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
@@ -329,10 +331,11 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     """Write the merge commit of ``theirs`` into ``local`` (not yet on the branch)."""
     folders: dict[str, str] = {}
     ours_diff, theirs_diff = _diff(repo, base, local), _diff(repo, base, theirs, folders)
+    refused = _leave_out_unsafe(theirs_diff, folders, theirs)
     todo = merge.plan(ours_diff, theirs_diff, folders)
     changes: dict[str, Change] = {path: Blob(c.new, c.mode or "100644") if c.new else None
                                   for path, c in todo.take.items()}
-    notes = list(todo.notes)
+    notes = refused + list(todo.notes)
     versions = {}
     for rid in sorted(todo.runs):
         for path in (record.run_path(rid), record.history_path(rid)):
@@ -350,7 +353,12 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     for rid in sorted(todo.runs):
         rpath, hpath = record.run_path(rid), record.history_path(rid)
         sides = [RunFiles(content(rpath, i), content(hpath, i)) for i in range(3)]
-        files, line = merge.merge_run(rid, *sides, source=theirs)
+        try:
+            files, line = merge.merge_run(rid, *sides, source=theirs)
+        except FormatError as exc:  # one side's record does not read: keep ours as it is
+            _log.warning("labbook: skipping %s (commit %s): %s", exc.path, theirs[:12], exc.reason)
+            run_notes.append(f"kept the local run {rid[:8]}: {exc}")
+            continue
         if files.record is not None:
             changes[rpath] = files.record
         if files.history is not None:
@@ -365,6 +373,36 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     notes = run_notes + notes
     message = _message(label, todo.new_runs, notes, base is None)
     return repo.store.write_merge(local, theirs, changes, message), _Done(todo.new_runs, notes)
+
+
+def _leave_out_unsafe(theirs_diff: dict[str, PathChange], folders: dict[str, str],
+                      theirs: str) -> list[str]:
+    """Drop from the other side's changes every path a reader would refuse (git's special
+    names, '..', folders under runs/ that are not run folders), with a warning and a line for
+    the merge message each; a run folder holding one is no longer taken as a whole."""
+    said = []
+    for path in list(theirs_diff):
+        problem = _path_problem(path)
+        if problem is None:
+            continue
+        del theirs_diff[path]
+        for folder in [f for f in folders if path.startswith(f + "/")]:
+            del folders[folder]
+        _log.warning("labbook: skipping %s (commit %s): %s", path, theirs[:12], problem)
+        said.append(f"left out {path!r}: {problem}")
+    return said
+
+
+def _path_problem(path: str) -> str | None:
+    parts = path.split("/")
+    for part in parts:
+        try:
+            check_entry_name(part)
+        except InvalidValue as exc:
+            return str(exc)
+    if parts[0] == "runs" and len(parts) > 2:
+        return record.run_folder_problem(parts[1], parts[2] if len(parts) > 3 else None)
+    return None
 
 
 def _versions(repo: Repository, local: str, path: str, mine: PathChange | None,

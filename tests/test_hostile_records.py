@@ -20,11 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 import labbook
+from conftest import git
 from labbook import record, tracking
 from labbook.cli import cli
 from labbook.errors import InvalidValue, LabbookError
-
-from conftest import git
 
 BAD_ID = "ab" + "c" * 30  # a well-formed id for the planted run's folder
 
@@ -174,7 +173,7 @@ SKIPPED = [
 
 # Trees whose names must never be listed as runs.
 REFUSED_TREES = [
-    Case("dotdot-run", _tree(f"runs/ab/../run.yaml"), r"not a run id", "runs/ab/.."),
+    Case("dotdot-run", _tree("runs/ab/../run.yaml"), r"not a run id", "runs/ab/.."),
     Case("dot-run", _tree("runs/ab/./run.yaml"), r"not a run id", "runs/ab/."),
     Case("dotgit-run", _tree("runs/ab/.git/run.yaml"), r"not a run id", "runs/ab/.git"),
     Case("dotgit-upper-fanout", _tree(f"runs/.GIT/{BAD_ID}/run.yaml"), r"fan-out", "runs/.GIT"),
@@ -320,26 +319,31 @@ def test_pull_brings_the_good_runs_and_leaves_a_hostile_teammates_out(
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "remote", "add", "origin", str(remote))
     mine = _good_runs()
-    labbook.push()
+    tracking.push()
     mate = tmp_path / "mate"
     git(tmp_path, "clone", "-q", str(remote), str(mate))
     git(mate, "fetch", "-q", "origin", "experiments:experiments")
     labbook.set_repository(mate)
     theirs = _good_runs()
-    labbook.push()
+    tracking.push()
     plant(mate, {record.run_path(BAD_ID): _yaml_with(mate, theirs[0], run_id="../../../victim"),
                  f"runs/cd/{'cd' + '1' * 30}/run.yaml": _yaml_with(mate, theirs[0], drop=("params",),
-                                                                   lines="params: [1]\n")})
+                                                                   lines="params: [1]\n"),
+                 f"runs/ee/{'ee' + '2' * 30}/run.yaml": _yaml_with(mate, theirs[0], run_id="ee" + "2" * 30),
+                 f"runs/ee/{'ee' + '2' * 30}/artifacts/.gitmodules": b"[submodule]\n",
+                 "runs/ab/../run.yaml": _yaml_with(mate, theirs[0])})
     git(mate, "push", "-q", "origin", "experiments")
     labbook.set_repository(repo)
     with labbook.start_run(name="while-away", experiment="study") as run:  # the histories diverge
         mine.append(run.id)
-    result = labbook.pull()
+    result = tracking.pull()
     assert result.pulled == "merged"
     _fresh_caches(repo)
     with caplog.at_level(logging.WARNING, logger="labbook"):
         frame = labbook.search_runs()
-    assert sorted(frame["run_id"]) == sorted(mine + theirs)
+    assert sorted(frame["run_id"]) == sorted(mine + theirs + ["ee" + "2" * 30])
+    names = git(repo, "ls-tree", "-r", "--name-only", "experiments").splitlines()
+    assert not [n for n in names if ".gitmodules" in n or "/../" in n], names  # never written by us
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert record.run_path(BAD_ID) in said and "params" in said, said
     assert not tracking.fsck().ok
@@ -359,7 +363,7 @@ def test_a_name_equal_to_another_experiments_slug_gets_its_own_experiment(repo: 
     assert list(frame["run_id"]) == [b.id]
     frame = labbook.search_runs(experiments=["My Study"])
     assert list(frame["run_id"]) == [a.id]
-    names = set(labbook.list_experiments()["name"])
+    names = set(labbook.list_experiments()["experiment"])
     assert {"My Study", first.slug} <= names
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .. import lifecycle, notebook, record, tracking
+from .. import lifecycle, notebook, tracking
 from ..errors import InvalidValue, RunNotFound
 from ..repository import Repository, open_repository
 from ..run import Run as LabbookRun
@@ -85,7 +85,7 @@ class MlflowClient:
                               "set `git config labbook.artifactStore DIR` instead")
         if not isinstance(name, str) or not name.strip():
             raise MlflowException("Invalid experiment name: an experiment needs a name")
-        if self.repo.experiment(record.experiment_slug(name)) is not None:
+        if self.repo.experiment_named(name) is not None:
             raise MlflowException(f"Experiment '{name}' already exists.", RESOURCE_ALREADY_EXISTS)
         description = (tags or {}).get("mlflow.note.content")
         return self.repo.ensure_experiment(name, description).slug
@@ -97,7 +97,7 @@ class MlflowClient:
         return Experiment.of(exp)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        exp = self.repo.experiment(record.experiment_slug(name))
+        exp = self.repo.experiment_named(name)
         return None if exp is None or exp.name != name else Experiment.of(exp)
 
     def search_experiments(self, filter_string: str | None = None, **ignored: Any) -> list[Experiment]:
