@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .errors import FormatError, InvalidValue
+from .errors import FormatError, InvalidValue, NewerFormat
 from .schema import PLAIN, Dict, List, Map, OneOf, Opt, SchemaError, check, slot_checks
 
 FORMAT_VERSION = 1
@@ -210,7 +210,8 @@ def check_run_folder(run_id: Any, path: str) -> None:
 def check_shape(raw: dict[str, Any], shape: Map, path: str) -> None:
     problem = _format(raw.get("format", FORMAT_VERSION))  # a newer format: say so first
     if problem is not None:
-        raise FormatError(path, f"format: {problem}" if "newer" not in problem else problem)
+        raise (NewerFormat if "newer" in problem else FormatError)(
+            path, problem if "newer" in problem else f"format: {problem}")
     try:
         check(raw, shape)
     except SchemaError as exc:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import merge, record
 from .artifacts import ArtifactStore
-from .errors import FormatError, InvalidValue, SyncError
+from .errors import FormatError, InvalidValue, NewerFormat, SyncError
 from .merge import PathChange, RunFiles
 from .repository import Repository
 from .store import Blob, Change, check_entry_name
@@ -355,6 +355,8 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
         sides = [RunFiles(content(rpath, i), content(hpath, i)) for i in range(3)]
         try:
             files, line = merge.merge_run(rid, *sides, source=theirs)
+        except NewerFormat:
+            raise  # an upgrade is needed: the pull stops, the local branch as it was
         except FormatError as exc:  # one side's record does not read: keep ours as it is
             _log.warning("labbook: skipping %s (commit %s): %s", exc.path, theirs[:12], exc.reason)
             run_notes.append(f"kept the local run {rid[:8]}: {exc}")
