@@ -100,15 +100,20 @@ class Catalog:
         return runs, refused
 
     @staticmethod
-    def _listed(fan: str, name: str, files: dict[str, str]) -> tuple[str, str, str] | None:
+    def _listed(fan: str, name: str, files: dict[str, TreeEntry]) -> tuple[str, str, str] | None:
         """The listing item of ``runs/<fan>/<name>``: (run id, run.yaml blob, metrics.tsv blob),
-        (path, "", reason) when the name is refused, or None when it holds no run.yaml."""
+        (path, "", reason) when the folder is refused, or None when it holds no run.yaml."""
         problem = record.run_folder_problem(fan, name)
         if problem is not None:
             return f"runs/{fan}/{name}", "", problem
         if "run.yaml" not in files:
             return None
-        return name, files["run.yaml"], files.get("metrics.tsv", "")
+        for file in ("run.yaml", "metrics.tsv"):  # a submodule, a symlink: nothing to follow
+            problem = record.file_mode_problem(files[file].mode) if file in files else None
+            if problem is not None:
+                return f"runs/{fan}/{name}/{file}", "", problem
+        history = files.get("metrics.tsv")
+        return name, files["run.yaml"].oid, history.oid if history is not None else ""
 
     def _read_fanouts(self, fanouts: list[TreeEntry]) -> dict[str, list[tuple[str, str, str]]]:
         """The runs in a few fan-out folders, their trees read in two batches."""
@@ -120,7 +125,7 @@ class Catalog:
         for fan in fanouts:
             listing = []
             for run_dir in (e for e in fan_trees[fan.oid] if e.is_tree):
-                files = {e.name: e.oid for e in run_trees[run_dir.oid] if not e.is_tree}
+                files = {e.name: e for e in run_trees[run_dir.oid] if not e.is_tree}
                 item = self._listed(fan.name, run_dir.name, files)
                 if item is not None:
                     listing.append(item)
@@ -132,13 +137,13 @@ class Catalog:
         runs_dir = snapshot.entry("runs")
         assert runs_dir is not None  # it has fan-out folders
         wanted = {e.name: e.oid for e in fanouts}
-        files: dict[str, dict[str, dict[str, str]]] = {name: {} for name in wanted}
+        files: dict[str, dict[str, dict[str, TreeEntry]]] = {name: {} for name in wanted}
         for path, entry in self.repo.store.files(runs_dir.oid):
             parts = path.split("/")
             if len(parts) >= 3 and parts[0] in wanted:
                 got = files[parts[0]].setdefault(parts[1], {})
                 if len(parts) == 3 and parts[2] in ("run.yaml", "metrics.tsv"):
-                    got[parts[2]] = entry.oid
+                    got[parts[2]] = entry
         found = {}
         for fan, runs in files.items():
             items = (self._listed(fan, name, got) for name, got in runs.items())
@@ -239,5 +244,11 @@ class Catalog:
         """The per-step history of the given runs (read only when asked for)."""
         wanted = [e for e in entries if e.history_blob]
         blobs = self.repo.store.blobs([e.history_blob for e in wanted])
-        return {e.run_id: record.history_from_tsv(blobs[e.history_blob], record.history_path(e.run_id))
-                for e in wanted}
+        found: dict[str, list[tuple[str, int, int, float]]] = {}
+        for entry in wanted:
+            try:
+                found[entry.run_id] = record.history_from_tsv(blobs[entry.history_blob],
+                                                              record.history_path(entry.run_id))
+            except FormatError as exc:  # the run reads; its history is left out
+                _warn([("", exc.path, exc.reason)], None)
+        return found

@@ -97,6 +97,11 @@ def _check_experiments(snapshot: Snapshot, report: FsckReport) -> set[str]:
 def _check_run(repo: Repository, snapshot: Snapshot, run_id: str, experiments: set[str],
                report: FsckReport) -> record.RunRecord | None:
     path = record.run_path(run_id)
+    found = snapshot.entry(path)
+    problem = record.file_mode_problem(found.mode) if found is not None else None
+    if problem is not None:
+        report.problems.append(f"{path}: {problem}; no labbook command reads it")
+        return None
     data = snapshot.read(path)
     if data is None:
         report.problems.append(f"{record.run_dir(run_id)} has no run.yaml")

@@ -147,6 +147,9 @@ def all_records(snapshot: Snapshot) -> list[RunRecord]:
             if record.run_folder_problem(fan.name, entry.name) is not None:
                 continue
             path = record.run_path(entry.name)
+            file = snapshot.entry(path)
+            if file is None or record.file_mode_problem(file.mode) is not None:
+                continue
             data = snapshot.read(path)
             if data is None:
                 continue

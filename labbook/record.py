@@ -38,6 +38,7 @@ RUN_ID = recordrules.RUN_ID
 SLUG = recordrules.SLUG
 RUN_SHAPE = recordrules.RUN_SHAPE
 is_run_id = recordrules.is_run_id
+file_mode_problem = recordrules.file_mode_problem
 run_folder_problem = recordrules.run_folder_problem
 check_run_folder = recordrules.check_run_folder
 run_slot_checks = recordrules.run_slot_checks
@@ -370,7 +371,10 @@ def history_to_tsv(rows: list[tuple[str, int, int, float]]) -> bytes:
 
 def history_from_tsv(data: bytes, path: str) -> list[tuple[str, int, int, float]]:
     """Parse metrics.tsv back into (key, step, timestamp, value) rows."""
-    text = data.decode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     lines = text.split("\n")
     if not lines or lines[0] + "\n" != HISTORY_HEADER:
         raise FormatError(path, "the first line should be the header key, step, timestamp, value")

@@ -32,6 +32,12 @@ _RUN_YAML = re.compile(r"runs/([^/]*)/([^/]*)/run\.yaml")
 
 
 
+def file_mode_problem(mode: str) -> str | None:
+    """Why a tree entry of this mode is not a file a reader may read (a submodule, a symlink,
+    a folder), or None for a regular file."""
+    return None if mode in ("100644", "100755") else f"not a regular file (mode {mode})"
+
+
 def is_run_id(value: Any) -> bool:
     """Whether ``value`` passes the id rule (32 lower-case hex digits), so it may become a path."""
     return type(value) is str and RUN_ID.fullmatch(value) is not None

@@ -49,24 +49,28 @@ def _entries(repo: Path, tree: str | None) -> list[tuple[str, str, str, str]]:
     return found
 
 
-def _put(repo: Path, tree: str | None, parts: list[str], blob: str) -> str:
+def _put(repo: Path, tree: str | None, parts: list[str], blob: str, mode: str = "100644") -> str:
     entries = [e for e in _entries(repo, tree) if e[3] != parts[0]]
     old = {e[3]: e for e in _entries(repo, tree)}.get(parts[0])
     if len(parts) == 1:
-        entries.append(("100644", "blob", blob, parts[0]))
+        entries.append((mode, "commit" if mode == "160000" else "blob", blob, parts[0]))
     else:
         child = old[2] if old is not None and old[1] == "tree" else None
-        entries.append(("040000", "tree", _put(repo, child, parts[1:], blob), parts[0]))
+        entries.append(("040000", "tree", _put(repo, child, parts[1:], blob, mode), parts[0]))
     return _mktree(repo, entries)
 
 
-def plant(repo: Path, files: dict[str, bytes], message: str = "hand edit",
+def plant(repo: Path, files: dict[str, bytes | tuple[str, str]], message: str = "hand edit",
           branch: str = "experiments") -> str:
-    """Commit ``files`` (paths may hold any name, '..' and '.git' included) on top of the
-    branch with plumbing only; returns the new commit."""
+    """Commit ``files`` (paths may hold any name, '..' and '.git' included; a value (mode, oid)
+    is an entry of that mode: a submodule, a symlink) on top of the branch with plumbing only;
+    returns the new commit."""
     tip = git(repo, "rev-parse", branch).strip()
     tree = git(repo, "rev-parse", f"{tip}^{{tree}}").strip()
     for path, data in files.items():
+        if isinstance(data, tuple):
+            tree = _put(repo, tree, path.split("/"), data[1], data[0])
+            continue
         blob = subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=data,
                               capture_output=True, check=True).stdout.decode().strip()
         tree = _put(repo, tree, path.split("/"), blob)
@@ -181,6 +185,11 @@ REFUSED_TREES = [
     Case("dotgit-zwj", _tree("runs/ab/.git\u200d/run.yaml"), r"not a run id", "runs/ab/.git"),
     Case("gitmodules", _tree("runs/ab/.gitmodules/run.yaml"), r"not a run id", "runs/ab/.gitmodules"),
     Case("wrong-fanout", _tree(f"runs/cd/{BAD_ID}/run.yaml"), r"fan-out|folder", f"runs/cd/{BAD_ID}"),
+    Case("run-yaml-submodule", lambda repo, good: {record.run_path(BAD_ID): ("160000", "1" * 40)},
+         r"not a regular file", record.run_path(BAD_ID)),
+    Case("run-yaml-symlink", lambda repo, good: {record.run_path(BAD_ID): (
+        "120000", git(repo, "rev-parse", f"experiments:{record.run_path(good)}").strip())},
+         r"not a regular file", record.run_path(BAD_ID)),
 ]
 
 READ = [  # hand edits that read, with the value a reader sees
@@ -376,3 +385,22 @@ def test_an_experiment_file_that_does_not_parse_is_reported(repo: Path, notebook
     assert status == 0, err
     problems = "\n".join(tracking.fsck().problems)
     assert "experiments/broken.yaml" in problems and "experiments/...yaml" in problems, problems
+
+
+@pytest.mark.parametrize("history", [b"\xff\xfe", b"key\tstep\ttimestamp\tvalue\nloss\tone\t1\t0.5\n",
+                                     b"not a header\n"])
+def test_a_history_that_does_not_read_leaves_its_run_and_every_other_readable(
+        repo: Path, notebook: list[str], history: bytes, caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
+    plant(repo, {record.history_path(notebook[0]): history})
+    _fresh_caches(repo)
+    assert sorted(labbook.search_runs()["run_id"]) == sorted(notebook)
+    status, _, err = _cli("site", "build", "-o", str(tmp_path / "site"))
+    assert status == 0 and record.history_path(notebook[0]) in err, err
+    assert {p.name for p in (tmp_path / "site").glob("run-*.html")} == {f"run-{g}.html" for g in notebook}
+    status, out, err = _cli("show", notebook[1])
+    assert status == 0 and notebook[1] in out, err
+    status, _, err = _cli("show", notebook[0])  # its history is part of what show prints
+    assert status == 1 and record.history_path(notebook[0]) in err and "Traceback" not in err, err
+    problems = "\n".join(tracking.fsck().problems)
+    assert record.history_path(notebook[0]) in problems, problems
