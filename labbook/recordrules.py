@@ -27,7 +27,8 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")  # the id rule: 32 lower-case hex digits
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,150}[a-z0-9])?")  # what experiment_slug makes
 _FANOUT = re.compile(r"[0-9a-f]{2}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+                   r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")
 _RUN_YAML = re.compile(r"runs/([^/]*)/([^/]*)/run\.yaml")
 
 

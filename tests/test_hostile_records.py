@@ -404,3 +404,22 @@ def test_a_history_that_does_not_read_leaves_its_run_and_every_other_readable(
     assert status == 1 and record.history_path(notebook[0]) in err and "Traceback" not in err, err
     problems = "\n".join(tracking.fsck().problems)
     assert record.history_path(notebook[0]) in problems, problems
+
+
+def test_warnings_come_back_on_every_read_and_many_fanouts_are_checked_too(
+        repo: Path, notebook: list[str]) -> None:
+    """The cached rows still warn; more than 16 new fan-out folders are listed in one walk by git,
+    which refuses the same names."""
+    copies = {}
+    for number in range(20):
+        rid = f"{number:02x}" + "e" * 30
+        copies[record.run_path(rid)] = _yaml_with(repo, notebook[0], run_id=rid)
+    copies["runs/0a/.git/run.yaml"] = _yaml_with(repo, notebook[0])
+    copies[record.run_path("0b" + "f" * 30)] = _yaml_with(repo, notebook[0], run_id="0b" + "f" * 30,
+                                                          drop=("tags",), lines="tags: {a: 1}\n")
+    plant(repo, copies)
+    _fresh_caches(repo)
+    for _ in range(2):  # the second ls reads the cached rows
+        status, out, err = _cli("ls", "--format", "csv")
+        assert status == 0 and len(out.strip().splitlines()) == 1 + 2 + 20, err
+        assert "runs/0a/.git" in err and "runs/0b/0bff" in err and "tags.a" in err, err
