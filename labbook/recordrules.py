@@ -166,6 +166,10 @@ def _format(value: Any) -> str | None:
         f"format {value!r} is newer than this labbook reads (format {FORMAT_VERSION}); upgrade labbook"
 
 
+# Types whose every value passes a rule: readers check those without calling it.
+for _rule, _types in ((_text, (str,)), (_bool, (bool,)), (_number, (float,)), (_tag, (str,)),
+                      (_param, (type(None), bool, int, float, str))):
+    _rule.types = _types  # type: ignore[attr-defined]
 _TEXT = Opt(_text)
 _SUMMARY = Map({"last": _number, "min": _number, "max": _number,
                 "step": _int64, "timestamp": _int64, "count": _int64},

@@ -64,18 +64,20 @@ class RowPlan:
     """The row of any run.yaml of one shape, from the document's values."""
 
     def __init__(self, names: list[str], sources: list[int], constants: list[Any],
-                 checks: list[tuple[int, Callable[[Any], bool]]], nested: list[tuple[int, Any]]):
+                 checks: list[tuple[int, tuple[type, ...], Callable[[Any], bool]]],
+                 nested: list[tuple[int, Any]]):
         self.names = names  # the row's columns, in record_row's order
         self._pick = itemgetter(*sources)  # from values + constants, the cell of each column
         self._constants = constants
-        self._checks = checks  # (value number, what must hold of it)
+        self._checks = checks  # (value number, types that always pass, what must hold of it)
         self._nested = nested  # (column number, template) of cells that are a list or a mapping
         self._deleted = names.index("deleted")
 
     def cells(self, values: list[Any]) -> list[Any] | None:
         """The row's cells, or None when the values would not pass the record's checks."""
-        for index, check in self._checks:
-            if not check(values[index]):
+        for index, types, check in self._checks:
+            value = values[index]
+            if type(value) not in types and not check(value):
                 return None
         cells = list(self._pick(values + self._constants))
         for position, template in self._nested:
@@ -107,7 +109,7 @@ def row_plan(template: Any) -> RowPlan | None:
     found = record.run_slot_checks(template, _is_slot)
     if found is None:
         return None
-    checks = [(index, schema.predicate(shape)) for index, shape, _ in found]
+    checks = [(index, schema.passing_types(shape), schema.predicate(shape)) for index, shape, _ in found]
     names: list[str] = []
     cells: list[Any] = []
     for column, path, default in ATTRIBUTES:

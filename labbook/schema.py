@@ -229,3 +229,17 @@ def predicate(shape: Any) -> Callable[[Any], bool]:
             return False
         return True
     return passes
+
+
+def passing_types(shape: Any) -> tuple[type, ...]:
+    """Types whose every value passes ``shape`` (a rule declares them as its ``types``
+    attribute), so a reader checks those values with one ``type(value) in …``."""
+    if isinstance(shape, Opt):
+        return (*passing_types(shape.shape), type(None))
+    if isinstance(shape, _Plain):
+        return _SCALARS
+    if isinstance(shape, OneOf):
+        return tuple(t for option in shape.shapes for t in passing_types(option))
+    if callable(shape) and not isinstance(shape, (Map, Dict, List, OneOf)):
+        return tuple(getattr(shape, "types", ()))
+    return ()
