@@ -340,11 +340,15 @@ def test_pull_brings_the_good_runs_and_leaves_a_hostile_teammates_out(
                                                                    lines="params: [1]\n"),
                  f"runs/ee/{'ee' + '2' * 30}/run.yaml": _yaml_with(mate, theirs[0], run_id="ee" + "2" * 30),
                  f"runs/ee/{'ee' + '2' * 30}/artifacts/.gitmodules": b"[submodule]\n",
-                 "runs/ab/../run.yaml": _yaml_with(mate, theirs[0])})
+                 "runs/ab/../run.yaml": _yaml_with(mate, theirs[0]),
+                 record.run_path(mine[0]): _yaml_with(mate, mine[0], run_id=mine[0], drop=("tags",),
+                                                      lines="tags: {reviewed: yes}\n")})
     git(mate, "push", "-q", "origin", "experiments")
     labbook.set_repository(repo)
     with labbook.start_run(name="while-away", experiment="study") as run:  # the histories diverge
         mine.append(run.id)
+    status, _, err = _cli("note", mine[0], "checked here")  # the run both sides changed
+    assert status == 0, err
     result = tracking.pull()
     assert result.pulled == "merged"
     _fresh_caches(repo)
@@ -355,6 +359,8 @@ def test_pull_brings_the_good_runs_and_leaves_a_hostile_teammates_out(
     assert not [n for n in names if ".gitmodules" in n or "/../" in n], names  # never written by us
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert record.run_path(BAD_ID) in said and "params" in said, said
+    assert record.run_path(mine[0]) in said and "tags.reviewed" in said, said
+    assert labbook.get_run(mine[0]).notes[-1].text == "checked here"  # the local version kept
     assert not tracking.fsck().ok
 
 
