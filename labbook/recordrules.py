@@ -32,7 +32,6 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]
 _RUN_YAML = re.compile(r"runs/([^/]*)/([^/]*)/run\.yaml")
 
 
-
 def file_mode_problem(mode: str) -> str | None:
     """Why a tree entry of this mode is not a file a reader may read (a submodule, a symlink,
     a folder), or None for a regular file."""
@@ -63,6 +62,7 @@ def _text(value: Any) -> str | None:
 
 
 def shown(value: Any) -> str:
+    """A value as a reason names it: null, a list, a mapping, or its type and start."""
     return "null" if value is None else "a list" if type(value) is list else \
         "a mapping" if type(value) is dict else f"the {type(value).__name__} {value!r:.40}"
 
