@@ -429,3 +429,17 @@ def test_warnings_come_back_on_every_read_and_many_fanouts_are_checked_too(
         status, out, err = _cli("ls", "--format", "csv")
         assert status == 0 and len(out.strip().splitlines()) == 1 + 2 + 20, err
         assert "runs/0a/.git" in err and "runs/0b/0bff" in err and "tags.a" in err, err
+
+
+def test_a_param_beyond_64_bits_in_every_run_keeps_its_exact_value(repo: Path, notebook: list[str]) -> None:
+    """One int64 column would overflow: the column keeps Python ints."""
+    edits = {}
+    for number, rid in enumerate(notebook):
+        text = _record_text(repo, rid).replace("params:\n", f"params:\n  seed: {2**70 + number}\n")
+        edits[record.run_path(rid)] = text.encode()
+    plant(repo, edits)
+    _fresh_caches(repo)
+    frame = labbook.search_runs(filter_string=f"params.seed > {2**64}")
+    assert sorted(frame["params.seed"]) == [2**70, 2**70 + 1]
+    status, out, err = _cli("ls", "--format", "csv", "--columns", "run_id,params.seed")
+    assert status == 0 and str(2**70) in out, err
