@@ -68,11 +68,8 @@ class Catalog:
             _warn(refused, snapshot.commit)
         return runs
 
-    def refused(self, snapshot: Snapshot) -> list[tuple[str, str]]:
-        """(path, reason) of each folder under ``runs/`` that is not a run folder (for fsck)."""
-        return [(path, reason) for _, path, reason in self._scan(snapshot)[1]]
-
     def _scan(self, snapshot: Snapshot) -> tuple[list[RunEntry], Skipped]:
+        """The run folders at ``snapshot``, and ("", path, reason) of each folder refused."""
         known = self.listing.get()
         refused: Skipped = []
         fanouts = []
