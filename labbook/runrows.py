@@ -110,6 +110,9 @@ def row_plan(template: Any) -> RowPlan | None:
     if found is None:
         return None
     checks = [(index, schema.passing_types(shape), schema.predicate(shape)) for index, shape, _ in found]
+    metrics = template.get("metrics")
+    if type(metrics) is dict and any(type(s) is not dict for s in metrics.values()):
+        return None  # a summary that is one value (a slot): read the full way, which says why
     names: list[str] = []
     cells: list[Any] = []
     for column, path, default in ATTRIBUTES:

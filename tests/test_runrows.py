@@ -54,6 +54,7 @@ def a_record(params: dict, metrics: dict, tags: dict) -> dict[str, Any]:
        st.dictionaries(keys, scalars, max_size=2),
        st.lists(st.tuples(fields, cells), max_size=3), st.lists(scalars, min_size=1, max_size=6))
 @example({}, {}, {}, [("deleted", [None])], [None])  # a list as a cell, made a bool
+@example({}, {}, {}, [("metrics", {"0": None})], [None])  # a summary that is one value
 @example({"layers": [64, 64], "opt": {"name": "adam"}}, {"loss": 0.5}, {}, [], [1, "x"])
 def test_rows_by_plan_are_the_rows_of_the_full_read(params, metrics, tags, changes, others):
     """Records of one shape, some broken by hand: the same row, or the same reason to skip."""
