@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 class _File:
@@ -104,7 +104,8 @@ class RowCache:
     def rows_for(self, blobs: list[str], parse: Any, runs_tree: str) -> dict[str, list[Any]]:
         """Columns with one row for each of ``blobs`` that parses, in no particular order
         (readers sort). ``parse(missing)`` yields, for blobs not cached yet, parts of rows
-        as ``(blob ids, columns)``, each column as long as its part's blob ids.
+        as ``(blob ids, columns, skipped)``, each column as long as its part's blob ids, and
+        ``skipped`` the (blob id, path, reason) of each record left out (kept: see :meth:`skipped`).
         ``runs_tree`` is the id of the ``runs/`` tree listing those blobs.
 
         A new run appends a row and a changed record replaces one: nothing is reordered,
@@ -112,7 +113,7 @@ class RowCache:
         """
         data = self._file.load()
         cached: list[str] = data["blobs"]
-        bad: list[str] = data.setdefault("bad", [])
+        bad: dict[str, tuple[str, str]] = data.setdefault("bad", {})
         wanted = set(blobs)
         have = set(cached)
         if have <= wanted and wanted <= have | set(bad):
@@ -128,7 +129,9 @@ class RowCache:
             columns = {name: [values[i] for i in keep] for name, values in columns.items()}
         known = set(cached) | set(bad)
         missing = list(dict.fromkeys(b for b in blobs if b not in known))
-        for part_blobs, part_columns in parse(missing) if missing else ():
+        for part_blobs, part_columns, part_skipped in parse(missing) if missing else ():
+            for blob, path, reason in part_skipped:
+                bad[blob] = (path, reason)
             base, count = len(cached), len(part_blobs)
             for name, values in part_columns.items():
                 column = columns.get(name)
@@ -142,11 +145,15 @@ class RowCache:
             cached += part_blobs
         parsed = set(cached)
         data["blobs"], data["columns"] = cached, columns
-        data["bad"] = [b for b in bad if b in wanted] + [b for b in missing if b not in parsed]
+        data["bad"] = {b: why for b, why in bad.items() if b in wanted and b not in parsed}
         data["runs_tree"] = runs_tree
         self._file.dirty = True
         self._file.save()
         return columns
+
+    def skipped(self) -> list[tuple[str, str, str]]:
+        """(blob id, path, reason) of each record the cached rows leave out."""
+        return [(blob, path, reason) for blob, (path, reason) in self._file.load().get("bad", {}).items()]
 
 
 class RecordCache:

@@ -7,6 +7,7 @@ click's, exit status 2.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -28,12 +29,26 @@ class _Group(click.Group):
             sys.exit(1)
 
 
+class _EchoWarnings(logging.Handler):
+    """Prints labbook's warnings (a record skipped, and why) on stderr, one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_warnings() -> None:
+    log = logging.getLogger("labbook")
+    if not any(isinstance(h, _EchoWarnings) for h in log.handlers):
+        log.addHandler(_EchoWarnings(logging.WARNING))
+
+
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="labbook")
 @click.option("-C", "repo", metavar="PATH", default=None,
               help="Run as if labbook was started in PATH (like git -C).")
 def cli(repo: str | None) -> None:
     """labbook: a lab notebook for ML runs, kept on your repository's experiments branch."""
+    _show_warnings()
     if repo is not None:
         tracking.set_repository(repo)
 

@@ -11,6 +11,7 @@
     ├── SiteError                the journal site could not be built or published
     ├── FilterSyntaxError        a filter that does not parse (column + caret line)
     ├── FormatError              an on-branch file that does not parse (path + reason)
+    │   └── NewerFormat          a file of a newer format than this labbook reads
     ├── BranchConflict           the branch could not be updated (lock, checkout, races)
     ├── SyncError                a push or pull that could not finish (local branch unchanged)
     ├── StorageError             the disk refused a write (full, I/O error): nothing half-written
@@ -74,6 +75,10 @@ class FormatError(LabbookError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class NewerFormat(FormatError):
+    """An on-branch file written in a newer format than this labbook reads: upgrade."""
 
 
 class BranchConflict(LabbookError):

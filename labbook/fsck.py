@@ -54,7 +54,12 @@ def fsck(repo: Repository, recover: bool = False) -> FsckReport:
     experiments = _check_experiments(snapshot, report)
     host = socket.gethostname()
     for fan in snapshot.list("runs"):
+        if _refused(f"runs/{fan.name}", record.run_folder_problem(fan.name), report):
+            continue
         for entry in snapshot.list(f"runs/{fan.name}"):
+            if _refused(f"runs/{fan.name}/{entry.name}", record.run_folder_problem(fan.name, entry.name),
+                        report):
+                continue
             rec = _check_run(repo, snapshot, entry.name, experiments, report)
             if rec is None or rec.status != "RUNNING":
                 continue
@@ -65,6 +70,13 @@ def fsck(repo: Repository, recover: bool = False) -> FsckReport:
     if recover and report.stale:
         _recover(repo, report)
     return report
+
+
+def _refused(path: str, problem: str | None, report: FsckReport) -> bool:
+    """Report a folder under runs/ that is not a run folder (readers never list it)."""
+    if problem is not None:
+        report.problems.append(f"{path!r}: {problem}; no labbook command reads it")
+    return problem is not None
 
 
 def _check_experiments(snapshot: Snapshot, report: FsckReport) -> set[str]:
@@ -85,6 +97,11 @@ def _check_experiments(snapshot: Snapshot, report: FsckReport) -> set[str]:
 def _check_run(repo: Repository, snapshot: Snapshot, run_id: str, experiments: set[str],
                report: FsckReport) -> record.RunRecord | None:
     path = record.run_path(run_id)
+    found = snapshot.entry(path)
+    problem = record.file_mode_problem(found.mode) if found is not None else None
+    if problem is not None:
+        report.problems.append(f"{path}: {problem}; no labbook command reads it")
+        return None
     data = snapshot.read(path)
     if data is None:
         report.problems.append(f"{record.run_dir(run_id)} has no run.yaml")

@@ -126,7 +126,8 @@ def resolve(snapshot: Snapshot, id_or_name: str) -> str:
         raise RunNotFound(f"{id_or_name!r} is not a run id or name")
     key = id_or_name.lower()
     if len(key) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in key):
-        matches = [e.name for e in snapshot.list(f"runs/{key[:2]}") if e.name.startswith(key)]
+        matches = [e.name for e in snapshot.list(f"runs/{key[:2]}")
+                   if e.name.startswith(key) and record.is_run_id(e.name)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -177,13 +178,29 @@ def _ambiguous(snapshot: Snapshot, name: str, runs: list[RunRecord]) -> str:
 
 
 def all_records(snapshot: Snapshot) -> list[RunRecord]:
-    """Every run record on the branch (a plain scan; queries use the cached reader)."""
+    """Every run record on the branch that reads (a plain scan; queries use the cached reader).
+
+    Folders that are not run folders are passed over, and a record that does not pass the
+    format's rules is skipped with a warning naming it, the commit and the reason."""
     found = []
     for fan in snapshot.list("runs"):
+        if record.run_folder_problem(fan.name) is not None:
+            continue
         for entry in snapshot.list(f"runs/{fan.name}"):
-            data = snapshot.read(f"runs/{fan.name}/{entry.name}/run.yaml")
-            if data is not None:
-                found.append(record.run_from_yaml(data, record.run_path(entry.name)))
+            if record.run_folder_problem(fan.name, entry.name) is not None:
+                continue
+            path = record.run_path(entry.name)
+            file = snapshot.entry(path)
+            if file is None or record.file_mode_problem(file.mode) is not None:
+                continue
+            data = snapshot.read(path)
+            if data is None:
+                continue
+            try:
+                found.append(record.run_from_yaml(data, path))
+            except FormatError as exc:
+                _log.warning("labbook: skipping %s (commit %s): %s", path, (snapshot.commit or "")[:12],
+                             exc.reason)
     return found
 
 

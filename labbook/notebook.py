@@ -168,7 +168,7 @@ def create_experiment(repo: Repository, name: str, description: str | None) -> E
     """Create an experiment (an error if one of that name exists)."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidValue(f"experiment name {name!r} is empty")
-    if repo.experiment(record.experiment_slug(name)) is not None:
+    if repo.experiment_named(name) is not None:
         raise InvalidValue(f"experiment {name!r} exists already")
     return repo.ensure_experiment(name, description)
 

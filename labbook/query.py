@@ -15,6 +15,7 @@ IN (as in SQL); ``IS NULL`` finds it. ``NOT`` negates the whole test.
 
 from __future__ import annotations
 
+import logging
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +26,7 @@ import pandas as pd
 
 from . import filterlang, goals, lifecycle, record
 from .catalog import Catalog
-from .errors import InvalidValue
+from .errors import FormatError, InvalidValue
 from .filterlang import BoolOp, Column, Comparison, Not
 from .repository import Repository
 
@@ -34,6 +35,8 @@ BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end
 RUN_VIEWS = ("active", "deleted", "all")
 _TIME_COLUMNS = ("start_time", "end_time")
 NAN_MARK = "~nan."  # internal columns: ~nan.metrics.x is True where NaN was logged for x
+_log = logging.getLogger("labbook")
+_INT64 = (-2**63, 2**63 - 1)
 _catalogs: weakref.WeakKeyDictionary[Repository, Catalog] = weakref.WeakKeyDictionary()
 
 
@@ -50,10 +53,15 @@ def experiment_names(repo: Repository) -> dict[str, str]:
     snapshot = repo.store.snapshot()
     names = {}
     for entry in snapshot.list("experiments"):
-        if entry.name.endswith(".yaml"):
+        if entry.name.endswith(".yaml") and not entry.is_tree:
             slug = entry.name[: -len(".yaml")]
-            rec = repo.experiment(slug)
-            names[slug] = rec.name if rec else slug
+            try:
+                rec = record.experiment_from_yaml(repo.store.blobs([entry.oid])[entry.oid], slug)
+            except FormatError as exc:
+                _log.warning("labbook: skipping %s (commit %s): %s", exc.path, (snapshot.commit or "")[:12],
+                             exc.reason)
+                continue
+            names[slug] = rec.name
     return names
 
 
@@ -210,6 +218,9 @@ def _column(values: list[Any]) -> pd.Series:
     if kinds == {float}:
         return pd.Series(values, dtype="float64")
     if kinds == {int}:
+        ints = [v for v in values if v is not None]
+        if min(ints) < _INT64[0] or max(ints) > _INT64[1]:
+            return pd.Series(values, dtype=object)  # an int beyond 64 bits keeps its exact value
         return pd.Series(values, dtype="Int64" if missing else "int64")
     if kinds == {bool}:
         return pd.Series(values, dtype="boolean")

@@ -24,14 +24,26 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from . import yamlio
+from . import recordrules, yamlio
 from .errors import FormatError
+from .recordrules import EXPERIMENT_SHAPE, check_run_plain, check_shape, shown, slug_problem
 
-FORMAT_VERSION = 1
-STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+# The rules every record read from the branch passes live in recordrules; these names are
+# the format's public face.
+FORMAT_VERSION = recordrules.FORMAT_VERSION
+STATUSES = recordrules.STATUSES
+VERDICTS = recordrules.VERDICTS
+ARTIFACT_LOCATIONS = recordrules.ARTIFACT_LOCATIONS
+RUN_ID = recordrules.RUN_ID
+SLUG = recordrules.SLUG
+RUN_SHAPE = recordrules.RUN_SHAPE
+is_run_id = recordrules.is_run_id
+file_mode_problem = recordrules.file_mode_problem
+run_folder_problem = recordrules.run_folder_problem
+check_run_folder = recordrules.check_run_folder
+run_slot_checks = recordrules.run_slot_checks
+check_slot = recordrules.check_slot
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
-VERDICTS = ("supported", "refuted", "inconclusive")
-ARTIFACT_LOCATIONS = ("branch", "store")
 METRIC_GOALS = ("maximize", "minimize")
 METRIC_SUMMARIES = ("last", "min", "max", "mean")
 HEADER_PATH = "labbook.yaml"
@@ -71,9 +83,16 @@ def environment_path(digest: str) -> str:
 def experiment_slug(name: str) -> str:
     """A file-safe, stable id for an experiment name (a hash suffix keeps it unique)."""
     slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:60] or "experiment"
-    if slug != name:
-        slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    if slug != name or re.search(r"-[0-9a-f]{6}$", name):  # a name shaped like a hashed slug
+        slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"  # hashes too: never shared
     return slug
+
+
+def legacy_experiment_slug(name: str) -> str:
+    """The slug versions before 0.2 gave ``name`` (a name shaped like a hashed slug was its own
+    slug, so it could share the file of another name); still found when reading."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:60] or "experiment"
+    return slug if slug == name else experiment_slug(name)
 
 
 def utc_now() -> str:
@@ -235,6 +254,7 @@ class ExperimentRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+
 # -- to and from plain data -----------------------------------------------------
 def _plain(obj: Any) -> Any:
     """Dataclasses to dicts in field order, ``extra`` merged in last."""
@@ -294,26 +314,13 @@ def load_yaml(data: bytes, path: str) -> Any:
 def run_plain_from_yaml(data: bytes, path: str) -> dict[str, Any]:
     """run.yaml as checked plain data, without building a RunRecord (the fast read path).
 
-    The same checks as :func:`run_from_yaml` on what readers of rows rely on: a mapping,
-    a format this version reads, string id/name/experiment, a known status, and
-    mappings where params, tags and metrics are.
+    The same checks as :func:`run_from_yaml` (:func:`check_run_plain`): what readers of
+    rows see has passed every rule a RunRecord is built from.
     """
     raw = yamlio.load(data, path)
-    if not isinstance(raw, dict):
-        raise FormatError(path, "run.yaml should be a mapping")
+    check_run_plain(raw, path)
     raw = dict(raw)
-    _check_version(raw.pop("format", FORMAT_VERSION), path)
-    for key in ("id", "name", "experiment"):
-        if not isinstance(raw.get(key), str):
-            raise FormatError(path, f"field {key!r} is missing or not a string")
-    if raw.get("status", "RUNNING") not in STATUSES:
-        raise FormatError(path, f"status {raw.get('status')!r} is not one of {', '.join(STATUSES)}")
-    for key in ("params", "tags", "metrics", "code", "conclusion"):
-        if raw.get(key) is not None and not isinstance(raw[key], dict):
-            raise FormatError(path, f"{key} should be a mapping")
-    for key, summary in (raw.get("metrics") or {}).items():
-        if not isinstance(summary, dict) or "last" not in summary:
-            raise FormatError(path, f"metrics.{key} should be a mapping with 'last'")
+    raw.pop("format", None)
     return raw
 
 
@@ -325,13 +332,9 @@ def project_run_yaml(data: bytes, compile: Callable[[Any], Any]) -> tuple[Any, l
 
 def run_from_plain(raw: Any, path: str) -> RunRecord:
     """Build a RunRecord from plain data (run.yaml content or a journal's copy)."""
-    raw = dict(raw) if isinstance(raw, dict) else raw
-    if not isinstance(raw, dict):
-        raise FormatError(path, "run.yaml should be a mapping")
-    _check_version(raw.pop("format", FORMAT_VERSION), path)
-    for key in ("id", "name", "experiment"):
-        if not isinstance(raw.get(key), str):
-            raise FormatError(path, f"field {key!r} is missing or not a string")
+    check_run_plain(raw, path)
+    raw = dict(raw)
+    raw.pop("format", None)
     record: RunRecord = _build(RunRecord, raw, path, "run")
     record.code = _build(Code, raw.get("code") or {}, path, "code")
     record.environment = _build(Environment, raw.get("environment") or {}, path, "environment")
@@ -345,8 +348,7 @@ def run_from_plain(raw: Any, path: str) -> RunRecord:
     record.params = dict(raw.get("params") or {})
     record.tags = dict(raw.get("tags") or {})
     record.command = list(raw.get("command") or [])
-    if record.status not in STATUSES:
-        raise FormatError(path, f"status {record.status!r} is not one of {', '.join(STATUSES)}")
+    record.deleted = bool(record.deleted)
     return record
 
 
@@ -384,10 +386,14 @@ def metric_specs_from_plain(raw: Any) -> dict[str, MetricSpec]:
 def experiment_from_yaml(data: bytes, slug: str) -> ExperimentRecord:
     """Parse an experiment file leniently."""
     path = experiment_path(slug)
+    if slug_problem(slug) is not None:
+        raise FormatError(path, f"the file name is not an experiment slug: {slug_problem(slug)}")
     raw = yamlio.load(data, path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise FormatError(path, "an experiment needs a string field 'name'")
-    _check_version(raw.pop("format", FORMAT_VERSION), path)
+    if type(raw) is not dict:
+        raise FormatError(path, f"an experiment should be a mapping, not {shown(raw)}")
+    check_shape(raw, EXPERIMENT_SHAPE, path)
+    raw = dict(raw)
+    raw.pop("format", None)
     raw.pop("slug", None)
     tags = raw.get("tags") or {}
     if not isinstance(tags, dict):
@@ -408,12 +414,6 @@ def environment_yaml(packages: dict[str, str]) -> tuple[str, bytes]:
     return environment_path(hashlib.sha256(data).hexdigest()), data
 
 
-def _check_version(version: Any, path: str) -> None:
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise FormatError(path, f"format {version!r} is newer than this labbook reads "
-                                f"(format {FORMAT_VERSION}); upgrade labbook")
-
-
 # -- metric history ------------------------------------------------------------
 HISTORY_HEADER = "key\tstep\ttimestamp\tvalue\n"
 
@@ -427,7 +427,10 @@ def history_to_tsv(rows: list[tuple[str, int, int, float]]) -> bytes:
 
 def history_from_tsv(data: bytes, path: str) -> list[tuple[str, int, int, float]]:
     """Parse metrics.tsv back into (key, step, timestamp, value) rows."""
-    text = data.decode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     lines = text.split("\n")
     if not lines or lines[0] + "\n" != HISTORY_HEADER:
         raise FormatError(path, "the first line should be the header key, step, timestamp, value")

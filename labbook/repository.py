@@ -21,6 +21,7 @@ labbook.remoteArtifactStore    shared folder large artifacts are copied    (none
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from . import __version__
 from .artifacts import open_store
-from .errors import InvalidValue, LabbookError
+from .errors import FormatError, InvalidValue, LabbookError
 from .gitcmd import Git, discover
 from .journal import journal_dir
 from .record import (
@@ -40,6 +41,7 @@ from .record import (
     experiment_slug,
     experiment_to_yaml,
     header_yaml,
+    legacy_experiment_slug,
     utc_now,
 )
 from .store import BranchStore, Edit, Snapshot, identity_from
@@ -169,19 +171,48 @@ class Repository:
         data = self.store.snapshot().read(experiment_path(slug))
         return None if data is None else experiment_from_yaml(data, slug)
 
+    def experiment_named(self, name: str) -> ExperimentRecord | None:
+        """The experiment called ``name``, or None (looked up by its slug, not by a scan)."""
+        snapshot = self.store.snapshot()
+        for slug in _candidate_slugs(name):
+            data = snapshot.read(experiment_path(slug))
+            if data is not None:
+                try:
+                    found = experiment_from_yaml(data, slug)
+                except FormatError:
+                    continue
+                if found.name == name:
+                    return found
+        return None
+
     def ensure_experiment(self, name: str, description: str | None = None) -> ExperimentRecord:
-        """Create the experiment if missing; update its description when one is given."""
-        slug = experiment_slug(name)
-        path = experiment_path(slug)
+        """Create the experiment if missing; update its description when one is given.
+
+        Its file is ``experiments/<experiment_slug(name)>.yaml``; when another experiment
+        holds that file (a renamed one, or a name hashing alike), a second slug with a longer
+        hash is used, and if that too is taken the name is refused: two experiments never
+        share a file."""
+        existing = self.experiment_named(name)
+        slug = existing.slug if existing is not None else experiment_slug(name)
         if slug in self._known_experiments and description is None:
             return self._known_experiments[slug]
         result: list[ExperimentRecord] = []
+        chosen = [slug]
 
         def edit(snapshot: Snapshot) -> dict[str, bytes]:
-            data = snapshot.read(path)
-            current = experiment_from_yaml(data, slug) if data is not None else None
+            current = None
+            for candidate in [chosen[0], _second_slug(name)]:
+                data = snapshot.read(experiment_path(candidate))
+                current = experiment_from_yaml(data, candidate) if data is not None else None
+                chosen[0] = candidate
+                if current is None or current.name == name:
+                    break
+            else:
+                raise InvalidValue(f"experiment name {name!r} would share the file "
+                                   f"{experiment_path(chosen[0])} with the experiment {current.name!r}; "
+                                   "choose another name")
             if current is None:
-                current = ExperimentRecord(slug=slug, name=name, description=description,
+                current = ExperimentRecord(slug=chosen[0], name=name, description=description,
                                            created=utc_now())
             elif description is None or current.description == description:
                 result.append(current)
@@ -189,19 +220,17 @@ class Repository:
             else:
                 current.description = description
             result.append(current)
-            return {path: experiment_to_yaml(current)}
+            return {experiment_path(chosen[0]): experiment_to_yaml(current)}
 
-        exists = self.store.snapshot().entry(path) is not None
-        verb = "describe" if exists else "create"
+        verb = "describe" if existing is not None else "create"
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
-        self._known_experiments[slug] = result[-1]
+        self._known_experiments[result[-1].slug] = result[-1]
         return result[-1]
 
     def define_metric(self, experiment: str, key: str, spec: MetricSpec) -> ExperimentRecord:
         """Declare what ``key`` means in ``experiment`` (created if missing): its goal, summary,
         step metric and whether it is a key metric. Fields left None keep what was declared."""
-        self.ensure_experiment(experiment)
-        slug = experiment_slug(experiment)
+        slug = self.ensure_experiment(experiment).slug
         path = experiment_path(slug)
         result: list[ExperimentRecord] = []
 
@@ -253,6 +282,17 @@ class Repository:
 
     def close(self) -> None:
         self.git.close()
+
+
+def _second_slug(name: str) -> str:
+    """The slug of ``name`` when another experiment holds its first one."""
+    return f"{experiment_slug(name)}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def _candidate_slugs(name: str) -> list[str]:
+    """Where an experiment called ``name`` may be: its slug, its second slug, the slug
+    versions before 0.2 gave it."""
+    return list(dict.fromkeys([experiment_slug(name), _second_slug(name), legacy_experiment_slug(name)]))
 
 
 def open_repository(path: str | os.PathLike[str] | None = None) -> Repository:

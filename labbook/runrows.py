@@ -3,9 +3,10 @@
 :func:`record_row` turns a checked plain record (``record.run_plain_from_yaml``)
 into a row. The runs of an experiment share the shape of their run.yaml (see
 ``fastyaml.project``), so :func:`row_plan` compiles, once per shape, which value of
-the document goes to which column, and what must hold of the values for the
-record to pass ``run_plain_from_yaml``'s checks. A record whose values do not is
-read the full way, which names the problem. Both follow the same tables below.
+the document goes to which column, and, from the record's declared shape
+(``record.RUN_SHAPE``, through ``record.run_slot_checks``), what each value must pass
+for the record to pass ``run_plain_from_yaml``'s checks. A record whose values do not
+is read the full way, which names the problem: both paths check one declaration.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from . import record
+from . import record, schema
 from .fastyaml import Slot
-from .record import FORMAT_VERSION, STATUSES
 
 # (column, path to the value in the record, value when the path is missing), in the table's order
 ATTRIBUTES = (
@@ -54,51 +54,30 @@ def row_of_yaml(data: bytes, path: str) -> tuple[Sequence[str], Sequence[Any]]:
         plan, values = projected
         cells = plan.cells(values)
         if cells is not None:
+            record.check_run_folder(cells[0], path)  # cells[0] is run_id, as in ATTRIBUTES
             return plan.names, cells
     row = record_row(record.run_plain_from_yaml(data, path))
     return list(row), list(row.values())
-
-
-# -- what run_plain_from_yaml checks, one value at a time ----------------------------------
-def _version_read(value: Any) -> bool:
-    return isinstance(value, int) and not value > FORMAT_VERSION
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _status(value: Any) -> bool:
-    return value in STATUSES
-
-
-def _mapping_or_none(value: Any) -> bool:
-    return value is None or isinstance(value, dict)
-
-
-_CHECKS: tuple[tuple[str, Any, Callable[[Any], bool]], ...] = (
-    ("format", FORMAT_VERSION, _version_read), ("id", None, _text), ("name", None, _text),
-    ("experiment", None, _text), ("status", "RUNNING", _status),
-    *((field, None, _mapping_or_none) for field in ("params", "tags", "metrics", "code", "conclusion")),
-)
 
 
 class RowPlan:
     """The row of any run.yaml of one shape, from the document's values."""
 
     def __init__(self, names: list[str], sources: list[int], constants: list[Any],
-                 checks: list[tuple[int, Callable[[Any], bool]]], nested: list[tuple[int, Any]]):
+                 checks: list[tuple[int, tuple[type, ...], Callable[[Any], bool]]],
+                 nested: list[tuple[int, Any]]):
         self.names = names  # the row's columns, in record_row's order
         self._pick = itemgetter(*sources)  # from values + constants, the cell of each column
         self._constants = constants
-        self._checks = checks  # (value number, what must hold of it)
+        self._checks = checks  # (value number, types that always pass, what must hold of it)
         self._nested = nested  # (column number, template) of cells that are a list or a mapping
         self._deleted = names.index("deleted")
 
     def cells(self, values: list[Any]) -> list[Any] | None:
         """The row's cells, or None when the values would not pass the record's checks."""
-        for index, check in self._checks:
-            if not check(values[index]):
+        for index, types, check in self._checks:
+            value = values[index]
+            if type(value) not in types and not check(value):
                 return None
         cells = list(self._pick(values + self._constants))
         for position, template in self._nested:
@@ -118,21 +97,22 @@ def _instantiate(template: Any, values: list[Any]) -> Any:
     return template
 
 
+def _is_slot(value: Any) -> bool:
+    return type(value) is Slot
+
+
 def row_plan(template: Any) -> RowPlan | None:
     """The plan for run.yaml documents of this template (see ``fastyaml.project``), or None
     for shapes read the full way (a record that never passes the checks)."""
     if type(template) is not dict:
         return None
-    checks: list[tuple[int, Callable[[Any], bool]]] = []
-    for field, default, check in _CHECKS:
-        node = template.get(field, default)
-        if type(node) is Slot:
-            checks.append((node.index, check))
-        elif not check(node):
-            return None
-    metrics = template.get("metrics")
-    if type(metrics) is dict and any(type(s) is not dict or "last" not in s for s in metrics.values()):
+    found = record.run_slot_checks(template, _is_slot)
+    if found is None:
         return None
+    checks = [(index, schema.passing_types(shape), schema.predicate(shape)) for index, shape, _ in found]
+    metrics = template.get("metrics")
+    if type(metrics) is dict and any(type(s) is not dict for s in metrics.values()):
+        return None  # a summary that is one value (a slot): read the full way, which says why
     names: list[str] = []
     cells: list[Any] = []
     for column, path, default in ATTRIBUTES:

@@ -46,7 +46,11 @@ _REPAIR_SECONDS = 1.0  # how long a writer may take to restore what a finished g
 
 
 def check_entry_name(name: str) -> None:
-    """Refuse a tree entry name that git or a checking remote would treat as dangerous."""
+    """Refuse a tree entry name that git or a checking remote would treat as dangerous:
+    empty, ``.``, ``..``, slashes, control characters, and git's names in any case or
+    disguise (``.git``, ``.GIT``, ``git~1``, ``.git`` + an ignorable code point, ``.gitmodules``,
+    ``.gitattributes``, ``.gitignore``, ``gitmod~1``: `git fsck` flags these, so a remote
+    with ``receive.fsckObjects`` would refuse every later push)."""
     if name in ("", ".", ".."):
         raise InvalidValue(f"path component {name!r} is not allowed")
     if "/" in name or "\\" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
@@ -54,8 +58,9 @@ def check_entry_name(name: str) -> None:
     if len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
         raise InvalidValue(f"path component {name[:40]!r}… is longer than {_MAX_NAME_BYTES} bytes")
     folded = "".join(ch for ch in name if ch not in _HFS_IGNORED).casefold().rstrip(". ")
-    if folded == ".git" or folded.startswith(".git:") or folded.startswith("git~"):
-        raise InvalidValue(f"path component {name!r} is reserved by git and is not allowed")
+    if folded.startswith((".git", "git~", "gitmod~")):  # .git, .gitmodules, .gitattributes…
+        raise InvalidValue(f"path component {name!r} is reserved by git and is not allowed "
+                           "(names starting with '.git', 'git~' or 'gitmod~', in any case)")
 
 
 def check_path(path: str) -> list[str]:

@@ -21,6 +21,7 @@ a shared folder, when it is set.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 import sys
@@ -31,14 +32,15 @@ from pathlib import Path
 
 from . import merge, record
 from .artifacts import ArtifactStore
-from .errors import InvalidValue, SyncError
+from .errors import FormatError, InvalidValue, NewerFormat, SyncError
 from .merge import PathChange, RunFiles
 from .repository import Repository
-from .store import Blob, Change
+from .store import Blob, Change, check_entry_name
 
 FIRST_PAUSE = 0.1  # seconds: the bound of the first pause after a refused push, which ...
 LONGEST_PAUSE = 2.0  # ... doubles up to this; each pause is drawn at random below its bound
 _LOCAL_ATTEMPTS = 32  # local compare-and-swap attempts while merging (others commit runs here)
+_log = logging.getLogger("labbook")
 _DEEP = "--depth=1000000000"  # deepens only the fetched branch (--unshallow deepens every branch)
 _FETCH = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
           "--no-auto-maintenance"]
@@ -361,10 +363,11 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     """Write the merge commit of ``theirs`` into ``local`` (not yet on the branch)."""
     folders: dict[str, str] = {}
     ours_diff, theirs_diff = _diff(repo, base, local), _diff(repo, base, theirs, folders)
+    refused = _leave_out_unsafe(theirs_diff, folders, theirs)
     todo = merge.plan(ours_diff, theirs_diff, folders)
     changes: dict[str, Change] = {path: Blob(c.new, c.mode or "100644") if c.new else None
                                   for path, c in todo.take.items()}
-    notes = list(todo.notes)
+    notes = refused + list(todo.notes)
     versions = {}
     for rid in sorted(todo.runs):
         for path in (record.run_path(rid), record.history_path(rid)):
@@ -382,7 +385,14 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     for rid in sorted(todo.runs):
         rpath, hpath = record.run_path(rid), record.history_path(rid)
         sides = [RunFiles(content(rpath, i), content(hpath, i)) for i in range(3)]
-        files, line = merge.merge_run(rid, *sides, source=theirs)
+        try:
+            files, line = merge.merge_run(rid, *sides, source=theirs)
+        except NewerFormat:
+            raise  # an upgrade is needed: the pull stops, the local branch as it was
+        except FormatError as exc:  # one side's record does not read: keep ours as it is
+            _log.warning("labbook: skipping %s (commit %s): %s", exc.path, theirs[:12], exc.reason)
+            run_notes.append(f"kept the local run {rid[:8]}: {exc}")
+            continue
         if files.record is not None:
             changes[rpath] = files.record
         if files.history is not None:
@@ -397,6 +407,36 @@ def _merge_commit(repo: Repository, base: str | None, local: str, theirs: str,
     notes = run_notes + notes
     message = _message(label, todo.new_runs, notes, base is None)
     return repo.store.write_merge(local, theirs, changes, message), _Done(todo.new_runs, notes)
+
+
+def _leave_out_unsafe(theirs_diff: dict[str, PathChange], folders: dict[str, str],
+                      theirs: str) -> list[str]:
+    """Drop from the other side's changes every path a reader would refuse (git's special
+    names, '..', folders under runs/ that are not run folders), with a warning and a line for
+    the merge message each; a run folder holding one is no longer taken as a whole."""
+    said = []
+    for path in list(theirs_diff):
+        problem = _path_problem(path)
+        if problem is None:
+            continue
+        del theirs_diff[path]
+        for folder in [f for f in folders if path.startswith(f + "/")]:
+            del folders[folder]
+        _log.warning("labbook: skipping %s (commit %s): %s", path, theirs[:12], problem)
+        said.append(f"left out {path!r}: {problem}")
+    return said
+
+
+def _path_problem(path: str) -> str | None:
+    parts = path.split("/")
+    for part in parts:
+        try:
+            check_entry_name(part)
+        except InvalidValue as exc:
+            return str(exc)
+    if parts[0] == "runs" and len(parts) > 2:
+        return record.run_folder_problem(parts[1], parts[2] if len(parts) > 3 else None)
+    return None
 
 
 def _versions(repo: Repository, local: str, path: str, mine: PathChange | None,

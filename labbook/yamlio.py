@@ -3,8 +3,10 @@
 Dumping uses libyaml (``CSafeDumper``) with YAML 1.2's number forms added to
 the resolver, so a string such as ``"1e3"`` or ``"0o17"`` is written quoted and
 reads back as a string in any YAML reader. Loading uses ``CSafeLoader`` hardened
-against what a shared branch may carry: duplicate keys and aliases are refused,
-the input size is capped, and the plain scalars ``=`` and ``<<`` are strings.
+against what a shared branch may carry: duplicate keys, aliases and tags other
+than YAML's core ones (``!!binary``, ``!!set``, ``!!timestamp``…) are refused, the
+input size is capped, and the plain scalars ``=``, ``<<`` and dates such as
+``2024-01-01`` are strings (YAML 1.1 would make the last a date, which no record holds).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[
 _YAML12_INT = re.compile(r"^(?:0o[0-7]+|0x[0-9a-fA-F]+)$")
 _MERGE = "tag:yaml.org,2002:merge"
 _VALUE = "tag:yaml.org,2002:value"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_CORE = {_STR, _INT, _FLOAT, _BOOL, _NULL, "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 
 
 class _Dumper(yaml.CSafeDumper):
@@ -60,7 +64,7 @@ class _Loader(yaml.CSafeLoader):
     """libyaml's parser with a memoised resolver; :func:`_build` turns its nodes into values."""
 
     yaml_implicit_resolvers: ClassVar[dict] = {
-        first: [(tag, rx) for tag, rx in resolvers if tag not in (_MERGE, _VALUE)]
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_MERGE, _VALUE, _TIMESTAMP)]
         for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
     }
 
@@ -78,6 +82,10 @@ def _build(loader: _Loader, node: yaml.Node, seen: set[int], depth: int = 0) -> 
         raise yaml.constructor.ConstructorError(None, None, "aliases (*name) are not allowed",
                                                 node.start_mark)
     seen.add(id(node))
+    if node.tag not in _CORE:  # !!binary, !!timestamp, !!set, !!omap, local tags: not plain data
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed "
+            "(labbook reads null, booleans, numbers, text, lists and mappings)", node.start_mark)
     if depth > 100:
         raise yaml.constructor.ConstructorError(None, None, "nested more than 100 levels deep",
                                                 node.start_mark)
@@ -95,7 +103,7 @@ def _build(loader: _Loader, node: yaml.Node, seen: set[int], depth: int = 0) -> 
             return value.lower() in _TRUE
         if tag == _NULL:
             return None
-        return loader.construct_object(node, deep=True)  # rarer forms: 0x1F, .inf, dates
+        return loader.construct_object(node, deep=True)  # rarer forms: 0x1F, .inf, 1_000
     if isinstance(node, yaml.SequenceNode):
         if tag != _SEQ:
             return loader.construct_object(node, deep=True)

@@ -49,7 +49,8 @@ _BLOCK = object()  # in the memo of lines: "key:", a block collection follows
 # The resolvers and tag memo used when the caller passes none (yamlio passes its own).
 DEFAULT_RESOLVERS: Resolvers = {
     first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")]
+            if tag not in ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value",
+                           "tag:yaml.org,2002:timestamp")]  # a date reads as text, as in yamlio
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
 DEFAULT_TAGS: dict[str, str] = {}

@@ -258,9 +258,12 @@ def test_anything_else_falls_back_to_libyaml(data, expected):
         assert same(yamlio.load(data, "t.yaml"), expected)
 
 
-def test_date_values_still_read_through_the_fallback():
-    import datetime
-    assert yamlio.load(b"a: 2024-01-01\n", "t.yaml") == {"a": datetime.date(2024, 1, 1)}
+def test_dates_read_as_text_on_both_paths():
+    """YAML 1.1 would make a date of an unquoted 2024-01-01; no record holds a date."""
+    for data in (b"a: 2024-01-01\n", b"a: 2024-01-01 10:00:00\n"):
+        for _ in range(2):
+            assert yamlio.load(data, "t.yaml") == {"a": data[3:-1].decode()}
+    assert fastyaml.parse(b"a: 2024-01-01\n") == {"a": "2024-01-01"}
 
 
 def test_load_takes_the_fast_path_for_what_dump_writes():

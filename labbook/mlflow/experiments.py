@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import filterlang, notebook, query, record
+from .. import filterlang, notebook, query
 from ..errors import LabbookError
 from ..record import DEFAULT_EXPERIMENT, ExperimentRecord
 from ..repository import Repository
@@ -55,7 +55,7 @@ def get(repo: Repository, experiment_id: Any) -> Experiment:
 
 def by_name(repo: Repository, name: str) -> Experiment | None:
     wanted = labbook_name(name)
-    exp = repo.experiment(record.experiment_slug(wanted))
+    exp = repo.experiment_named(wanted)
     if exp is None and wanted == DEFAULT_EXPERIMENT:
         exp = _default_record()
     return None if exp is None or exp.name != wanted else Experiment.of(exp)
@@ -71,7 +71,7 @@ def create(repo: Repository, name: str, artifact_location: str | None,
     if not isinstance(name, str) or not name.strip():
         raise MlflowException("Invalid experiment name: an experiment needs a name")
     wanted = labbook_name(name)
-    if repo.experiment(record.experiment_slug(wanted)) is not None:
+    if repo.experiment_named(wanted) is not None:
         raise MlflowException(f"Experiment '{name}' already exists.", RESOURCE_ALREADY_EXISTS)
     texts = {str(k): str(v) for k, v in (tags or {}).items()}
     exp = repo.ensure_experiment(wanted, texts.pop("mlflow.note.content", None))

@@ -53,7 +53,7 @@ def build(repo: Repository, out_dir: str | os.PathLike[str] | None = None,
     root = Path(out_dir) if out_dir is not None else default_output(repo)
     catalog = catalog_for(repo)
     snapshot = repo.store.snapshot()
-    entries = {e.run_id: e for e in catalog.entries(snapshot)}
+    entries = {e.run_id: e for e in catalog.entries(snapshot, warn=False)}  # records() warns
     runs = context.live(catalog.records(snapshot))
     experiments = read_experiments(snapshot)
     names = context.experiment_names(experiments, runs)
