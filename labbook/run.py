@@ -52,6 +52,7 @@ class Run:
         self.on_end: Callable[[Run], None] | None = None
         self.on_detach: Callable[[Run], None] | None = None
         self.attached = False  # a child of `labbook run`: exiting detaches, never ends
+        self.before_end: list[Callable[[Run], None]] = []  # run (once) before ending or detaching
 
     # -- what a user reads ------------------------------------------------------
     @property
@@ -278,6 +279,7 @@ class Run:
         now) is for runs that ended elsewhere, such as imported ones."""
         if not self.active:
             return
+        self._run_before_end()
         if status not in record.TERMINAL_STATUSES:
             raise InvalidValue(f"status {status!r} cannot end a run; use one of "
                                f"{', '.join(record.TERMINAL_STATUSES)}")
@@ -295,6 +297,7 @@ class Run:
         RUNNING and can be resumed (the parent `labbook run` ends it)."""
         if not self.active:
             return
+        self._run_before_end()
         self._commit(f"detach {self.name}: {len(self.history)} metric values")
         journal, self._journal = self._journal, None
         assert journal is not None
@@ -306,6 +309,11 @@ class Run:
         """Commit the run's current state now (also done every labbook.checkpointSeconds)."""
         self._require_active()
         self._commit(f"checkpoint {self.name}: {len(self.history)} metric values")
+
+    def _run_before_end(self) -> None:
+        hooks, self.before_end = self.before_end, []
+        for hook in hooks:
+            hook(self)
 
     # -- journal, state and commits -------------------------------------------
     def _require_active(self) -> None:

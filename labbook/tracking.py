@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import lifecycle
+from . import lifecycle, sysmetrics
 from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
@@ -161,13 +161,18 @@ def set_experiment(name: str, description: str | None = None) -> ExperimentRecor
 def start_run(name: str | None = None, *, experiment: str | None = None,
               hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
               parent: str | Run | None = None, nested: bool = False,
-              run_id: str | None = None) -> Run:
+              run_id: str | None = None, log_system_metrics: bool | None = None) -> Run:
     """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run.
+
+    ``log_system_metrics`` samples CPU, memory, disk, network (and GPUs) into the run's
+    history as ``system/*`` metrics (default: the labbook.systemMetrics setting; see
+    labbook.sysmetrics).
 
     Under `labbook run` ($LABBOOK_RUN_ID set, as MLflow's MLFLOW_RUN_ID), with no run active
     and no ``run_id``/``parent``, this attaches to that run instead of starting one.
     """
     repo = _state.repository()
+    sampling = sysmetrics.plan(repo.config, log_system_metrics)
     with _state.lock:
         current = _state.current()
         if run_id is not None:
@@ -189,6 +194,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
                 name=name, hypothesis=hypothesis, tags=dict(tags) if tags else None,
                 parent=parent_id)
         _state.push(run)
+        sysmetrics.start(run, sampling)
         return run
 
 
