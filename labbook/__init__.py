@@ -25,6 +25,7 @@ from .errors import (
     ParamConflict,
     RunNotFound,
 )
+from .jupyter import compare, show
 from .run import Run
 from .tracking import (
     active_run,
@@ -68,6 +69,7 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "compare",
     "conclude",
     "end_run",
     "get_metric_history",
@@ -88,5 +90,6 @@ __all__ = [
     "set_repository",
     "set_tag",
     "set_tags",
+    "show",
     "start_run",
 ]

@@ -121,6 +121,12 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name!r} {self.status}>"
 
+    def _repr_html_(self) -> str:
+        """The run in a Jupyter notebook: params, metrics with goals and history charts."""
+        from .jupyter import run_html
+
+        return run_html(self)
+
     # -- context manager --------------------------------------------------------
     def __enter__(self) -> Run:
         return self

@@ -43,7 +43,7 @@ def test_public_api_is_pinned():
         "RunNotFound", "__version__", "active_run", "autolog", "conclude", "end_run", "get_run", "init",
         "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_param", "log_params",
         "note", "recover", "set_experiment", "set_repository", "set_tag", "set_tags",
-        "start_run"])
+        "start_run", "compare", "show"])
     for name in labbook.__all__:
         assert hasattr(labbook, name)
 
