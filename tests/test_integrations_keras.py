@@ -60,3 +60,18 @@ def test_off_rank_zero_keras_logs_nothing(repo: Path, monkeypatch: pytest.Monkey
     X, y = tiny_data()
     tiny_model().fit(X, y, epochs=1, batch_size=32, verbose=0, callbacks=[LabbookCallback()])
     assert labbook.search_runs().empty
+
+
+def test_a_refused_write_warns_and_training_goes_on(repo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from labbook.integrations.keras import LabbookCallback
+
+    X, y = tiny_data()
+    model = tiny_model()
+    with labbook.start_run(name="mine"):
+        labbook.log_param("optimizer.learning_rate", 1.0)  # the callback's 0.01 will conflict
+        history = model.fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[LabbookCallback()])
+    assert len(history.history["loss"]) == 2
+    assert "labbook.integrations.keras: could not log params" in caplog.text
+    run = labbook.get_run("mine")
+    assert run.status == "FINISHED" and run.params["optimizer.learning_rate"] == 1.0
+    assert [s for s, _, _ in run.metric_history("loss")] == [0, 1]
