@@ -27,3 +27,20 @@ def test_a_missing_framework_is_an_import_error_naming_it(monkeypatch: pytest.Mo
     monkeypatch.delitem(integration.__dict__, "LabbookCallback", raising=False)
     with pytest.raises(ImportError, match="xgboost"):
         integration.LabbookCallback  # noqa: B018
+
+
+def test_callbacks_pickle_for_spawned_workers_without_their_run(repo: object) -> None:
+    import pickle
+
+    import labbook
+
+    pytest.importorskip("xgboost")
+    from labbook.integrations.xgboost import LabbookCallback
+
+    callback = LabbookCallback(name="pickled")
+    assert callback.session.open("xgboost") is not None  # a live run, with its journal and locks
+    copy = pickle.loads(pickle.dumps(callback))
+    assert type(copy) is LabbookCallback
+    assert copy.session.run is None and copy.session.start_args["name"] == "pickled"
+    callback.session.end()
+    assert labbook.get_run("pickled").status == "FINISHED"

@@ -108,3 +108,16 @@ def test_off_rank_zero_the_logger_logs_nothing(repo: Path, tmp_path: Path,
     trainer(tmp_path, LabbookLogger(name="rank1"), enable_checkpointing=False, max_epochs=1).fit(
         MLP(), train, valid)
     assert labbook.search_runs().empty
+
+
+def test_the_logger_pickles_for_ddp_spawn_workers(repo: Path) -> None:
+    import pickle
+
+    from labbook.integrations.lightning import LabbookLogger
+
+    logger = LabbookLogger(name="spawned")
+    run_id = logger.version
+    copy = pickle.loads(pickle.dumps(logger))
+    assert type(copy) is LabbookLogger and copy.session.run is None
+    logger.finalize("success")
+    assert labbook.get_run(run_id).status == "FINISHED"

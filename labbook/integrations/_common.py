@@ -55,6 +55,11 @@ class Session:
     def enabled(self) -> bool:
         return is_rank_zero()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy sent to another process (a spawned worker) starts with no run: the run and
+        its journal belong to this process."""
+        return {**self.__dict__, "run": None, "own": False}
+
     def open(self, default_name: str | None = None) -> Run | None:
         """The run to log to: the one open already, the active run, a resumed one (our run
         ended and training logs again) or a new one. None off rank zero or on failure."""

@@ -60,6 +60,7 @@ def _build() -> type:
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
             self.session.end()
 
+    LabbookCallback.__qualname__ = "LabbookCallback"  # picklable (spawned workers): found through __getattr__
     return LabbookCallback
 
 

@@ -92,6 +92,7 @@ def _build() -> type:
                                   lambda run: run.log_artifact(best, "checkpoints"))
             self.session.end(ending, error=None if ending == "FINISHED" else "Lightning: training failed")
 
+    LabbookLogger.__qualname__ = "LabbookLogger"  # picklable (spawned workers): found through __getattr__
     return LabbookLogger
 
 

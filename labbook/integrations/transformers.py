@@ -73,6 +73,7 @@ def _build() -> type:
                 self.session.log_metrics({"best_metric": state.best_metric}, step=state.global_step)
             self.session.end()
 
+    LabbookCallback.__qualname__ = "LabbookCallback"  # picklable (spawned workers): found through __getattr__
     return LabbookCallback
 
 

@@ -90,6 +90,7 @@ def _build() -> type:
             self.session.end()
             return model
 
+    LabbookCallback.__qualname__ = "LabbookCallback"  # picklable (spawned workers): found through __getattr__
     return LabbookCallback
 
 
