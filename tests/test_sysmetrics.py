@@ -107,3 +107,15 @@ def test_no_gpu_is_skipped_cleanly(repo: Path, monkeypatch: pytest.MonkeyPatch) 
     with labbook.start_run(name="cpu-only", log_system_metrics=True) as run:
         time.sleep(0.1)
     assert not any(k.startswith("system/gpu") for k in labbook.get_run(run.id).metrics)
+
+
+def test_the_mlflow_drop_in_samples_too(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import labbook.mlflow as mlflow
+
+    monkeypatch.setenv("LABBOOK_SYSTEM_METRICS_INTERVAL", "0.05")
+    with mlflow.start_run(run_name="dropin", log_system_metrics=True) as active:
+        time.sleep(0.15)
+    assert not samplers()
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(active.info.run_id, "system/cpu_utilization_percentage")
+    assert len(history) >= 2

@@ -112,10 +112,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
               log_system_metrics: bool | None = None) -> ActiveRun:
     """Start a run, or resume ``run_id``; use it in ``with`` or end it with end_run."""
     global _last_run_id
-    if log_system_metrics:
-        raise Unsupported("start_run(log_system_metrics=True)")
     if run_id is not None:
-        run = tracking.start_run(run_id=run_id)
+        run = tracking.start_run(run_id=run_id, log_system_metrics=log_system_metrics)
     else:
         experiment = None
         if experiment_id is not None:
@@ -134,7 +132,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         if description is not None:
             extra["mlflow.note.content"] = description
         run = tracking.start_run(run_name, experiment=experiment, tags=_tag_texts(extra),
-                                 parent=parent_run_id, nested=nested)
+                                 parent=parent_run_id, nested=nested,
+                                 log_system_metrics=log_system_metrics)
         if run.record.code.branch and "mlflow.source.git.branch" not in extra:
             run.set_tag("mlflow.source.git.branch", run.record.code.branch)
     _last_run_id = run.id
