@@ -27,6 +27,7 @@ from .errors import (
     RunNotFound,
     StorageError,
 )
+from .jupyter import compare, show
 from .run import Run
 from .tracking import (
     active_run,
@@ -73,6 +74,7 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "compare",
     "conclude",
     "define_metric",
     "end_run",
@@ -94,5 +96,6 @@ __all__ = [
     "set_repository",
     "set_tag",
     "set_tags",
+    "show",
     "start_run",
 ]

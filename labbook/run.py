@@ -63,6 +63,7 @@ class Run:
         self.on_release: Callable[[Run], bool] | None = None
         self._unkept = 0  # artifact blobs written and not yet kept reachable
         self._keeping = False  # refs/labbook/pending/<id> holds this run's blobs
+        self.before_end: list[Callable[[Run], None]] = []  # run (once) before ending or detaching
 
     # -- what a user reads ------------------------------------------------------
     @property
@@ -130,6 +131,12 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name!r} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        """The run in a Jupyter notebook: params, metrics with goals and history charts."""
+        from .jupyter import run_html
+
+        return run_html(self)
 
     # -- context manager --------------------------------------------------------
     def __enter__(self) -> Run:
@@ -341,6 +348,7 @@ class Run:
         now) is for runs that ended elsewhere, such as imported ones."""
         if not self.active:
             return
+        self._run_before_end()
         if status not in record.TERMINAL_STATUSES:
             raise InvalidValue(f"status {status!r} cannot end a run; use one of "
                                f"{', '.join(record.TERMINAL_STATUSES)}")
@@ -359,6 +367,7 @@ class Run:
         RUNNING and can be resumed (the parent `labbook run` ends it)."""
         if not self.active:
             return
+        self._run_before_end()
         self._commit(f"detach {self.name}: {len(self.history)} metric values")
         journal, self._journal = self._journal, None
         assert journal is not None
@@ -371,6 +380,11 @@ class Run:
         """Commit the run's current state now (also done every labbook.checkpointSeconds)."""
         self._require_active()
         self._commit(f"checkpoint {self.name}: {len(self.history)} metric values")
+
+    def _run_before_end(self) -> None:
+        hooks, self.before_end = self.before_end, []
+        for hook in hooks:
+            hook(self)
 
     # -- journal, state and commits -------------------------------------------
     def _require_active(self) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import lifecycle, validation
+from . import lifecycle, sysmetrics, validation
 from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, METRIC_SUMMARIES, Artifact, ExperimentRecord, MetricSpec
@@ -282,9 +282,14 @@ def _active_experiment_name(repo: Repository) -> str | None:
 def start_run(name: str | None = None, *, experiment: str | None = None,
               hypothesis: str | None = None, tags: Mapping[str, Any] | None = None,
               parent: str | Run | None = None, nested: bool = False,
-              run_id: str | None = None, description: str | None = None) -> Run:
+              run_id: str | None = None, description: str | None = None,
+              log_system_metrics: bool | None = None) -> Run:
     """Start a run (or resume ``run_id``); use it as a context manager or end it with end_run.
     ``description`` (markdown, as MLflow's) becomes the run's first note.
+
+    ``log_system_metrics`` samples CPU, memory, disk, network (and GPUs) into the run's
+    history as ``system/*`` metrics (default: the labbook.systemMetrics setting; see
+    labbook.sysmetrics).
 
     Under `labbook run` ($LABBOOK_RUN_ID set, as MLflow's MLFLOW_RUN_ID), with no run active
     and no ``run_id``/``parent``, this attaches to that run instead of starting one, and
@@ -292,6 +297,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
     (the command line's flags win where both are given).
     """
     repo = _state.repository()
+    sampling = sysmetrics.plan(repo.config, log_system_metrics)
     with _state.lock:
         current = _state.current()
         if run_id is not None:
@@ -316,6 +322,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
             if description:
                 run.note(description)
         _state.push(run)
+        sysmetrics.start(run, sampling)
         return run
 
 

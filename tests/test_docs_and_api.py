@@ -44,7 +44,7 @@ def test_public_api_is_pinned():
         "get_run", "init",
         "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_param", "log_params",
         "note", "recover", "set_experiment", "set_repository", "set_tag", "set_tags",
-        "start_run", "AccessDenied", "StorageError"])
+        "start_run", "AccessDenied", "StorageError", "compare", "show"])
     for name in labbook.__all__:
         assert hasattr(labbook, name)
 

@@ -133,10 +133,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     The active run is per thread, as in MLflow: a new thread has none. A run another thread
     has active can be resumed here by id; the last thread to end it ends it.
     """
-    if log_system_metrics:
-        raise Unsupported("start_run(log_system_metrics=True)")
     if run_id is not None:
-        run = fluent.start_run(run_id=run_id)
+        run = fluent.start_run(run_id=run_id, log_system_metrics=log_system_metrics)
     else:
         experiment = None
         if experiment_id is not None:
@@ -152,7 +150,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         if description is not None:
             extra["mlflow.note.content"] = description
         run = fluent.start_run(run_name, experiment=experiment, tags=_tag_texts(extra),
-                                 parent=parent_run_id, nested=nested)
+                               parent=parent_run_id, nested=nested,
+                               log_system_metrics=log_system_metrics)
         if run.record.code.branch and "mlflow.source.git.branch" not in extra:
             run.set_tag("mlflow.source.git.branch", run.record.code.branch)
     return ActiveRun(run)
