@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,15 +36,18 @@ _originals: dict[type, Callable[..., Any]] = {}
 _lock = threading.Lock()
 _depth = 0  # fits in progress; process-wide, so fits in joblib's worker threads count as inner
 _config: dict[str, Any] = {"log_models": True, "max_tuning_runs": 5,
-                           "serialization_format": "cloudpickle", "pos_label": None, "extra_tags": {}}
+                           "serialization_format": "cloudpickle", "pos_label": None, "extra_tags": {},
+                           "run_starter": None}
 
 
 def autolog(disable: bool = False, *, log_models: bool = True, max_tuning_runs: int | None = 5,
             serialization_format: str = "cloudpickle", pos_label: Any = None,
-            extra_tags: Mapping[str, str] | None = None) -> None:
+            extra_tags: Mapping[str, str] | None = None,
+            run_starter: Callable[[str, Run | None], Run] | None = None) -> None:
     """Log every scikit-learn ``fit`` as MLflow's sklearn autolog does (params, tags,
     training metrics, the model; searches as a parent with a child per best candidate);
-    ``disable=True`` restores the original ``fit`` methods."""
+    ``disable=True`` restores the original ``fit`` methods. ``run_starter(name, parent)``
+    starts the runs autolog makes itself (labbook.mlflow's adds MLflow's source tags)."""
     with _lock:
         if disable:
             for cls, original in _originals.items():
@@ -55,7 +59,7 @@ def autolog(disable: bool = False, *, log_models: bool = True, max_tuning_runs: 
                                f"{', '.join(models.FORMATS)}")
         _config.update(log_models=log_models, max_tuning_runs=max_tuning_runs,
                        serialization_format=serialization_format, pos_label=pos_label,
-                       extra_tags=dict(extra_tags or {}))
+                       extra_tags=dict(extra_tags or {}), run_starter=run_starter or _start)
         from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
         from sklearn.utils import all_estimators
 
@@ -67,6 +71,10 @@ def autolog(disable: bool = False, *, log_models: bool = True, max_tuning_runs: 
                 continue
             _originals[cls] = original
             cls.fit = _wrap(original)
+
+
+def _start(name: str, parent: Run | None) -> Run:
+    return tracking.start_run(name=name, parent=parent)
 
 
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,7 +100,8 @@ def _logged_fit(original: Callable[..., Any], estimator: Any, args: tuple[Any, .
     run = tracking.active_run()
     own = run is None
     if run is None:
-        run = tracking.start_run(name=type(estimator).__name__)
+        run = _config["run_starter"](type(estimator).__name__, None)
+        _safe(lambda: run.set_tag("mlflow.autologging", "sklearn"))  # a run autolog made
     try:
         result = original(estimator, *args, **kwargs)
     except BaseException as exc:
@@ -114,8 +123,7 @@ def _logged_fit(original: Callable[..., Any], estimator: Any, args: tuple[Any, .
 
 def _log_fit(run: Run, estimator: Any, X: Any, y: Any) -> None:
     search = is_search(estimator)
-    _safe(lambda: run.set_tags({**estimator_tags(estimator), "mlflow.autologging": "sklearn",
-                                **_config["extra_tags"]}))
+    _safe(lambda: run.set_tags({**estimator_tags(estimator), **_config["extra_tags"]}))
     _safe(lambda: run.log_params(loggable_params(estimator.get_params(deep=not search))))
     if y is not None:
         _safe(lambda: run.log_metrics(training_metrics(estimator, X, y, _config["pos_label"])))
@@ -147,9 +155,13 @@ def _safe(call: Callable[[], Any]) -> None:
 
 def loggable_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Params as labbook stores them; values it does not take (estimators, arrays, dicts…)
-    become their repr, shortened to 1000 characters."""
+    become their repr, shortened to 1000 characters; None and NaN become "None" and "nan",
+    as in MLflow."""
     out = {}
     for key, value in params.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out[key] = str(value)  # "None", "nan" as MLflow logs them (not read as missing)
+            continue
         try:
             if isinstance(value, Mapping):
                 raise TypeError
@@ -232,7 +244,7 @@ def _log_search(run: Run, search: Any) -> None:
     seed = search.estimator
     base = seed.get_params(deep=not is_search(seed))
     for i, row in best.iterrows():
-        child = tracking.start_run(name=f"{type(search).__name__}-candidate-{i}", parent=run)
+        child = _config["run_starter"](f"{type(search).__name__}-candidate-{i}", run)
         try:
             scores = {k: float(v) for k, v in row.items() if isinstance(v, int | float)
                       and not isinstance(v, bool) and not k.startswith(("param", "split"))}

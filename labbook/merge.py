@@ -338,8 +338,8 @@ def merge_experiment(slug: str, base: bytes | None, ours: bytes, theirs: bytes) 
     if clashed and o.description is not None and t.description is not None:
         line = f"experiment {o.name}: kept the local description; the other was: {t.description!r}"
     out.created = min(x for x in (o.created, t.created) if x) if (o.created or t.created) else ""
+    out.tags = _merge_mapping("", _get(b, "tags", {}), o.tags, t.tags, lambda *_: None)
     out.extra = _merge_mapping("", _get(b, "extra", {}), o.extra, t.extra, lambda *_: None)
-    out.tags = _merge_mapping("tags", _get(b, "tags", {}), o.tags, t.tags, lambda *_: None)
     out.metrics = _merge_metric_specs(_get(b, "metrics", {}), o.metrics, t.metrics)
     return record.experiment_to_yaml(out), line
 

@@ -18,7 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import record, yamlio
+import yaml
+
+from . import record
 from .errors import InvalidValue
 from .run import Run
 
@@ -67,7 +69,8 @@ def log_model(run: Run, estimator: Any, path: str = "model", fmt: str = "cloudpi
         (["skops"] if fmt == "skops" else [])
     requirements = "".join(f"{name}=={_version(name)}\n" for name in needs if _version(name))
     log_bytes(run, f"{path}/{model_file}", data)
-    log_bytes(run, f"{path}/MLmodel", yamlio.dump(mlmodel))
+    mlmodel_text = yaml.safe_dump(mlmodel, sort_keys=False, default_flow_style=False)
+    log_bytes(run, f"{path}/MLmodel", mlmodel_text.encode())
     log_bytes(run, f"{path}/requirements.txt", requirements.encode())
     return f"{path}/MLmodel"
 
@@ -100,7 +103,10 @@ def load_bytes(data: bytes, fmt: str) -> Any:
 
 def mlmodel_of(data: bytes) -> dict[str, Any]:
     """The parsed MLmodel file."""
-    parsed = yamlio.load(data, "MLmodel")
+    try:
+        parsed = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise InvalidValue(f"this MLmodel is not YAML: {exc}") from exc
     if not isinstance(parsed, dict) or "sklearn" not in (parsed.get("flavors") or {}):
         raise InvalidValue("this MLmodel has no sklearn flavour; labbook loads scikit-learn models only")
     return parsed

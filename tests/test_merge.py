@@ -139,6 +139,17 @@ def test_experiments_keep_the_local_description_and_the_earlier_creation():
     assert record.experiment_from_yaml(data, "e").description == "theirs?"
 
 
+def test_experiment_tags_set_on_both_sides_are_all_kept():
+    def exp(tags):
+        return record.experiment_to_yaml(record.ExperimentRecord(
+            slug="e", name="e", created="2026-01-01T00:00:00.000Z", tags=tags))
+    base = exp({"team": "a"})
+    assert b"tags" not in exp({})  # files without tags keep their bytes
+    data, _ = merge.merge_experiment("e", base, exp({"team": "a", "stage": "dev"}),
+                                     exp({"team": "b"}))
+    assert record.experiment_from_yaml(data, "e").tags == {"team": "b", "stage": "dev"}
+
+
 def test_a_record_without_conflicts_keeps_its_bytes():
     rec = run(params={"a": 1})
     assert b"conflicts" not in record.run_to_yaml(rec)

@@ -29,7 +29,7 @@ def test_sklearn_autolog_through_the_drop_in(repo: Path) -> None:
     assert run is not None and run.info.status == "FINISHED"
     assert run.data.tags["estimator_name"] == "LinearRegression"
     assert run.data.tags["estimator_class"] == "sklearn.linear_model._base.LinearRegression"
-    assert run.data.tags["mlflow.autologging"] == "sklearn"
+    assert run.data.tags["mlflow.autologging"] == "sklearn"  # a run autolog started
     assert set(run.data.metrics) == {"training_mean_squared_error", "training_mean_absolute_error",
                                      "training_r2_score", "training_root_mean_squared_error",
                                      "training_score"}

@@ -136,3 +136,28 @@ def test_import_paths_scripts_use(repo: Path) -> None:
         '[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}}]'
     with pytest.raises(mlflow.Unsupported, match="models.Model"):
         mlflow.models.Model  # noqa: B018
+
+
+def test_the_drop_in_imports_without_mlflow_or_sklearn(tmp_path: Path) -> None:
+    """A child interpreter where `import mlflow` and `import sklearn` fail still imports every
+    module of labbook.mlflow (MLflow is needed only by `labbook import mlflow`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('mlflow', 'sklearn'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import labbook.mlflow as m\n"
+        "from labbook.mlflow.tracking import MlflowClient\n"
+        "from labbook.mlflow.entities import ViewType\n"
+        "from labbook.mlflow.models import infer_signature\n"
+        "import labbook.mlflow.sklearn\n"
+        "print(m.tracking.MlflowClient is MlflowClient, ViewType.ALL)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "3"]

@@ -50,9 +50,11 @@ def test_errors_are_mlflow_exceptions(repo: Path) -> None:
 
 
 def test_unsupported_fails_loudly(repo: Path) -> None:
-    for name in ("log_model", "register_model", "sklearn", "autolog_everything"):
+    for name in ("log_model", "register_model", "autolog_everything"):
         with pytest.raises(NotImplementedError, match=f"does not support mlflow.{name}"):
             getattr(mlflow, name)
+    with pytest.raises(NotImplementedError, match="does not support mlflow.sklearn.save_model"):
+        mlflow.sklearn.save_model  # noqa: B018
     assert not hasattr(mlflow, "pyfunc")
     with pytest.raises(mlflow.exceptions.Unsupported, match="set_tracking_uri"):
         mlflow.set_tracking_uri("http://localhost:5000")

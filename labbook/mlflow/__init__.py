@@ -233,7 +233,7 @@ def log_params_to(run: Any, params: Mapping[str, Any]) -> None:
                     f"logged with value='{old}' for run ID='{run.id}'. Attempted logging new value "
                     f"'{value}'.", INVALID_PARAMETER_VALUE)
             continue
-        fresh[key] = "None" if value is None else value  # MLflow keeps str(None)
+        fresh[key] = str(value) if value is None or entities.is_nan(value) else value  # as MLflow
     if fresh:
         try:
             run.log_params(fresh)

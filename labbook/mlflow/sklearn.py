@@ -48,7 +48,15 @@ def autolog(log_input_examples: bool = False, log_model_signatures: bool = True,
                               f"specify one of the following supported formats: {list(models.FORMATS)}.")
     labbook_autolog(disable=disable, log_models=log_models, max_tuning_runs=max_tuning_runs,
                         serialization_format=serialization_format, pos_label=pos_label,
-                        extra_tags=extra_tags)
+                        extra_tags=extra_tags, run_starter=_start_run)
+
+
+def _start_run(name: str, parent: Any) -> Any:
+    """A run autolog makes itself, started as labbook.mlflow.start_run starts one (with
+    MLflow's mlflow.source.* tags)."""
+    from . import start_run
+
+    return start_run(run_name=name, parent_run_id=None if parent is None else parent.id).labbook_run
 
 
 def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None,

@@ -2,7 +2,7 @@
 
     python harness.py mlflow|labbook SCRIPT
 
-The script's ``import mlflow`` line is the only thing changed for labbook. Where runs go
+The script's import lines are the only thing changed for labbook (see ``as_labbook``). Where runs go
 comes from the environment: MLFLOW_TRACKING_URI for MLflow, the working directory (a git
 repository) for labbook. Used by tests/test_mlflow_compat.py and benchmarks/bench_mlflow_compat.py.
 """
@@ -10,9 +10,19 @@ repository) for labbook. Used by tests/test_mlflow_compat.py and benchmarks/benc
 import contextlib
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
+
+
+def as_labbook(source: str) -> str:
+    """Only the import lines change: ``import mlflow`` → ``import labbook.mlflow as mlflow``,
+    ``import mlflow.sklearn`` → ``import labbook.mlflow.sklearn``, ``from mlflow.x import y``
+    → ``from labbook.mlflow.x import y``."""
+    source = re.sub(r"^import mlflow$", "import labbook.mlflow as mlflow", source, flags=re.M)
+    source = re.sub(r"^import mlflow\.([\w.]+)$", r"import labbook.mlflow.\1", source, flags=re.M)
+    return re.sub(r"^from mlflow(\.[\w.]+)? import", r"from labbook.mlflow\1 import", source, flags=re.M)
 
 
 def main() -> None:
@@ -20,7 +30,7 @@ def main() -> None:
     source = script.read_text()
     module = "mlflow"
     if flavor == "labbook":
-        source = source.replace("import mlflow\n", "import labbook.mlflow as mlflow\n", 1)
+        source = as_labbook(source)
         module = "labbook.mlflow"
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):
