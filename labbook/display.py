@@ -10,6 +10,7 @@ import fnmatch
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,11 +22,28 @@ from rich.text import Text
 
 from .errors import InvalidValue
 from .record import RunRecord
+from .validation import escape_controls
 
 FORMATS = ("table", "csv", "json", "markdown")
 DEFAULT_LS_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "verdict"]
 DEFAULT_METRICS = 4
 _SPARKS = "▁▂▃▄▅▆▇█"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+__all__ = [
+    "cell",
+    "csv_safe",
+    "escape_controls",
+    "metric_goal",
+    "plain",
+    "render_compare",
+    "render_diff",
+    "render_frame",
+    "render_run",
+    "select_columns",
+    "sparkline",
+]
 
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str] | None) -> pd.DataFrame:
@@ -48,14 +66,38 @@ def select_columns(frame: pd.DataFrame, patterns: Sequence[str] | None) -> pd.Da
 
 
 def cell(value: Any) -> str:
-    """One value as table text."""
+    """One value as table text, on one line, control characters escaped."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return escape_controls(str(value), keep="")
+
+
+def _text(value: Any) -> Text:
+    """A table cell rich shows as it is: no markup (``[bold]``), no emoji codes."""
+    return Text(cell(value))
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells a spreadsheet would run as a formula (starting
+    with =, +, -, @, tab or CR, and not a plain number such as ``-0.5``) start with ``'``.
+    Numbers stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            values = [_neutralised(v) for v in out[column]]
+            out[column] = pd.Series(values, index=out.index, dtype=object)  # 3 stays 3, not 3.0
+    return out
+
+
+def _neutralised(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
 
 
 def plain(value: Any) -> Any:
@@ -81,14 +123,14 @@ def render_frame(frame: pd.DataFrame, fmt: str, width: int | None = None, short_
                 for row in frame.itertuples(index=False)]
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return csv_safe(frame).to_csv(index=False)
     shown = frame.copy()
     if short_ids:
         for column in ("run_id", "parent_run_id"):
             if column in shown.columns:
                 shown[column] = shown[column].map(lambda v: v[:8] if isinstance(v, str) else v)
     if fmt == "markdown":
-        lines = ["| " + " | ".join(shown.columns) + " |",
+        lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
                  "|" + "|".join("---" for _ in shown.columns) + "|"]
         lines += ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
                   for row in shown.itertuples(index=False)]
@@ -96,10 +138,10 @@ def render_frame(frame: pd.DataFrame, fmt: str, width: int | None = None, short_
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in shown.columns:
         numeric = column.startswith("metrics.") or column == "duration"
-        table.add_column(column, justify="right" if numeric else "left", overflow="ellipsis",
-                         no_wrap=True)
+        table.add_column(_text(column), justify="right" if numeric else "left",
+                         overflow="ellipsis", no_wrap=True)
     for row in shown.itertuples(index=False):
-        table.add_row(*(cell(v) for v in row))
+        table.add_row(*(_text(v) for v in row))
     return _to_text(table, width)
 
 
@@ -127,7 +169,7 @@ def sparkline(values: Iterable[float], width: int = 40) -> str:
 def render_run(rec: RunRecord, experiment: str,
                history: dict[str, list[float]], width: int | None = None) -> str:
     """Everything about one run, as a reader wants it on a terminal."""
-    out = [f"{rec.name}  ({rec.id})", ""]
+    out = [f"{cell(rec.name)}  ({cell(rec.id)})", ""]
     fields = [("experiment", experiment), ("status", rec.status), ("started", rec.start_time),
               ("ended", rec.end_time or ""), ("user", rec.user or ""), ("host", rec.host or ""),
               ("parent", rec.parent or ""), ("command", " ".join(rec.command)),
@@ -135,7 +177,7 @@ def render_run(rec: RunRecord, experiment: str,
               ("platform", rec.environment.platform or "")]
     if rec.error:
         fields.append(("error", rec.error))
-    out += [f"  {name:<11}{value}" for name, value in fields if value]
+    out += [f"  {name:<11}{cell(value)}" for name, value in fields if value]
     if rec.hypothesis:
         out += ["", "hypothesis", _indent(rec.hypothesis)]
     for title, mapping in (("params", rec.params), ("tags", rec.tags)):
@@ -184,20 +226,20 @@ def render_compare(records: list[RunRecord], goals: dict[str, str], width: int |
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("")
     for rec in records:
-        table.add_column(f"{rec.name}\n{rec.id[:8]}", overflow="fold")
-    table.add_row(Text("status", style="bold"), *(r.status for r in records))
+        table.add_column(Text(f"{cell(rec.name)}\n{cell(rec.id[:8])}"), overflow="fold")
+    table.add_row(Text("status", style="bold"), *(_text(r.status) for r in records))
     table.add_row(Text("verdict", style="bold"),
-                  *((r.conclusion.verdict if r.conclusion else "") for r in records))
+                  *(_text(r.conclusion.verdict if r.conclusion else "") for r in records))
     for key in sorted({k for r in records for k in r.params}):
         values = [r.params.get(key) for r in records]
         differs = len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1
-        table.add_row(f"{'* ' if differs else '  '}params.{key}", *(cell(v) for v in values))
+        table.add_row(_text(f"{'* ' if differs else '  '}params.{key}"), *(_text(v) for v in values))
     for key in sorted({k for r in records for k in r.metrics}):
         values = [r.metrics[key].last if key in r.metrics else None for r in records]
         known = [v for v in values if v is not None and not math.isnan(v)]
         best = (max(known) if goals.get(key) == "max" else min(known)) if known else None
-        table.add_row(f"  metrics.{key}", *((cell(v) + (" ★" if v == best and len(known) > 1 else ""))
-                                           for v in values))
+        table.add_row(_text(f"  metrics.{key}"),
+                      *(Text(cell(v) + (" ★" if v == best and len(known) > 1 else "")) for v in values))
     return _to_text(table, width) + "* params that differ · ★ best value " \
         "(lowest, or highest for metrics named like accuracy, r2, auc, f1, precision, recall)\n"
 

@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from . import provenance, record
+from . import provenance, record, validation
 from .errors import AmbiguousRun, InvalidValue, RunNotFound
 from .journal import Journal, Orphan, orphans
 from .record import Environment, RunRecord
@@ -24,10 +24,12 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
           command: list[str] | None = None) -> Run:
     """Start a new live run in ``experiment`` (created if missing) and commit its start;
     ``command`` replaces this process's command line (redacted here)."""
+    if name is not None:
+        validation.check_name(name, "run name")
+    if hypothesis is not None:
+        validation.check_text(hypothesis, "hypothesis", validation.MAX_TEXT_BYTES)
     exp = repo.ensure_experiment(experiment)
     rid = run_id or new_run_id()
-    if hypothesis is not None and not isinstance(hypothesis, str):
-        raise InvalidValue(f"a hypothesis is text, got {type(hypothesis).__name__}")
     code, diff = provenance.code_provenance(repo.git, repo.config)
     python, platform_name = provenance.python_and_platform()
     env_path, env_bytes = record.environment_yaml(provenance.installed_packages())

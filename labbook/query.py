@@ -373,8 +373,10 @@ def code_differences(repo: Repository, a: record.RunRecord, b: record.RunRecord
 
 def export_runs(frame: pd.DataFrame, fmt: str, path: str) -> None:
     """Write runs to a file as csv, json (records) or parquet."""
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
+    if fmt == "csv":  # formula-looking text cells neutralised; CRLF lines (RFC 4180), so
+        from .display import csv_safe  # a cell holding a CR or LF is always quoted
+
+        csv_safe(frame).to_csv(path, index=False, lineterminator="\r\n")
     elif fmt == "json":
         frame.to_json(path, orient="records", date_format="iso", indent=2)
     elif fmt == "parquet":

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from . import __version__
+from . import __version__, validation
 from .artifacts import open_store
 from .errors import InvalidValue
 from .gitcmd import Git, discover
@@ -153,15 +153,23 @@ class Repository:
 
     def ensure_experiment(self, name: str, description: str | None = None) -> ExperimentRecord:
         """Create the experiment if missing; update its description when one is given."""
+        validation.check_name(name, "experiment name")
+        if description is not None:
+            validation.check_text(description, "description", validation.MAX_TEXT_BYTES)
         slug = experiment_slug(name)
         path = experiment_path(slug)
-        if slug in self._known_experiments and description is None:
-            return self._known_experiments[slug]
+        known = self._known_experiments.get(slug)
+        if known is not None and known.name == name and description is None:
+            return known
         result: list[ExperimentRecord] = []
 
         def edit(snapshot: Snapshot) -> dict[str, bytes]:
             data = snapshot.read(path)
             current = experiment_from_yaml(data, slug) if data is not None else None
+            if current is not None and current.name != name:
+                raise InvalidValue(f"experiment name {name!r} is the slug of experiment "
+                                   f"{current.name!r} (file {path}); allowed: a name no other "
+                                   "experiment has as its name or slug")
             if current is None:
                 current = ExperimentRecord(slug=slug, name=name, description=description,
                                            created=utc_now())

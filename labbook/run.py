@@ -8,7 +8,9 @@ holds exactly what was logged.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import math
 import os
 import threading
@@ -49,6 +51,7 @@ class Run:
         self._next_checkpoint = math.inf
         self._committed: bytes | None = None  # run.yaml as this process last committed it
         self._base: RunRecord | None = None  # the record this process started from, when folding
+        self._size_guess = 0  # bytes run.yaml may have reached since the last commit (an upper bound)
         self.on_end: Callable[[Run], None] | None = None
         self.on_detach: Callable[[Run], None] | None = None
         self.attached = False  # a child of `labbook run`: exiting detaches, never ends
@@ -165,6 +168,8 @@ class Run:
                 self._require_active()
             validation.check_key(key, "metric")
             value = validation.metric_value(key, value)
+            if key not in self.record.metrics:
+                self._make_room(_metric_cost(key))
             if step is None:
                 summary = self.record.metrics.get(key)
                 step = summary.step + 1 if summary is not None else 0
@@ -187,6 +192,8 @@ class Run:
                 validation.check_key(key, "metric")
                 value = validation.metric_value(key, value)
                 summary = self.record.metrics.get(key)
+                if summary is None:
+                    self._make_room(_metric_cost(key))
                 key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
                 rows.append([key, value, key_step])
             self._log({"e": "ms", "d": rows, "t": ts})
@@ -201,17 +208,15 @@ class Run:
         checked = {}
         for key, value in tags.items():
             validation.check_key(key, "tag")
-            if value is None or not isinstance(value, str | int | float | bool):
-                raise InvalidValue(f"tag {key!r} has the value {value!r:.60}; "
-                                   "allowed: a string, number or bool")
-            checked[key] = value if isinstance(value, str) else str(value)
+            checked[key] = validation.tag_value(key, value)
         self._log({"e": "t", "d": checked})
 
     def note(self, text: str) -> None:
         """Append a timestamped markdown note, committed at once."""
         self._require_active()
         if not isinstance(text, str) or not text.strip():
-            raise InvalidValue(f"a note needs some text, got {text!r}")
+            raise InvalidValue(f"a note needs some text, got {text!r:.60}")
+        validation.note_text(text)
         entry = Note(time=record.utc_now(), author=self.repo.identity[0], text=text)
         self._log({"e": "n", "n": record.to_plain(entry)})
         self._commit(f"note on {self.name}: {_first_line(text)}")
@@ -220,8 +225,7 @@ class Run:
         """Record the verdict on the hypothesis (supported/refuted/inconclusive), committed at once."""
         self._require_active()
         verdict = validation.verdict_value(verdict)
-        if not isinstance(text, str):
-            raise InvalidValue(f"a conclusion's text is a string, got {type(text).__name__}")
+        validation.note_text(text, "conclusion")
         entry = Conclusion(verdict=verdict, text=text, time=record.utc_now())
         self._log({"e": "c", "c": record.to_plain(entry)})
         tail = f" — {_first_line(text)}" if text.strip() else ""
@@ -237,20 +241,29 @@ class Run:
         """
         self._require_active()
         source = regular_file(local_path)
+        followed_links_stay_inside(source, self.repo.git.toplevel)
         if artifact_path is not None:
             name = f"{validation.artifact_path(artifact_path)}/{source.name}"
         else:
             name = _default_artifact_name(Path(local_path))
-        return self._store_artifact(source, validation.artifact_path(name))
+        name = validation.artifact_path(name)
+        self._check_collisions([name])
+        return self._store_artifact(source, name)
 
     def log_artifacts(self, local_dir: str | os.PathLike[str],
                       artifact_path: str | None = None) -> list[Artifact]:
         """Store every file under a folder, keeping their relative paths."""
         self._require_active()
         prefix = validation.artifact_path(artifact_path) + "/" if artifact_path else ""
-        found = list(files_under(local_dir))
-        return [self._store_artifact(path, validation.artifact_path(prefix + rel))
-                for path, rel in found]
+        followed_links_stay_inside(Path(local_dir), self.repo.git.toplevel)
+        found = [(path, validation.artifact_path(prefix + rel)) for path, rel in files_under(local_dir)]
+        self._check_collisions([name for _, name in found])  # all refused before any is stored
+        return [self._store_artifact(path, name) for path, name in found]
+
+    def _check_collisions(self, names: list[str]) -> None:
+        fresh = set(names)
+        validation.check_collisions([a.path for a in self.record.artifacts if a.path not in fresh],
+                                    names)
 
     def _store_artifact(self, source: Path, name: str) -> Artifact:
         size = source.stat().st_size
@@ -316,9 +329,30 @@ class Run:
     def _log(self, event: dict[str, Any]) -> None:
         with self._lock:
             assert self._journal is not None
+            if event["e"] not in ("ms", "end"):  # new metric keys made room as they were checked
+                self._make_room(3 * len(json.dumps(event, default=str)) + 512, event)
             self._journal.append(event)
             self._apply(event)
             self._tick()
+
+    def _make_room(self, cost: int, event: dict[str, Any] | None = None) -> None:
+        """Refuse a change that would take run.yaml over validation.MAX_RECORD_BYTES.
+
+        A cheap upper bound is kept between commits; only near the cap is the record
+        serialised with the change applied (then put back), to measure it exactly.
+        """
+        if self._size_guess + cost <= validation.MAX_RECORD_BYTES:
+            self._size_guess += cost
+            return
+        saved, files, dirty = copy.deepcopy(self.record), dict(self._extra_files), self._history_dirty
+        try:
+            if event is not None:
+                self._apply(event)
+            size = len(record.run_to_yaml(self.record)) + (0 if event is not None else cost)
+        finally:
+            self.record, self._extra_files, self._history_dirty = saved, files, dirty
+        validation.check_record_size(size, f"{self.id[:8]} ({self.name})")
+        self._size_guess = size
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -368,7 +402,10 @@ class Run:
     def _changes(self) -> dict[str, bytes | Blob | None]:
         rid = self.id
         changes: dict[str, bytes | Blob | None] = dict(self._extra_files)
-        changes[record.run_path(rid)] = record.run_to_yaml(self.record)
+        data = record.run_to_yaml(self.record)
+        validation.check_record_size(len(data), f"{rid[:8]} ({self.name})")
+        self._size_guess = len(data)
+        changes[record.run_path(rid)] = data
         if self._history_dirty:
             changes[record.history_path(rid)] = record.history_to_tsv(self.history)
         return changes
@@ -405,6 +442,26 @@ class Run:
         merged.metrics, merged.status = ours.metrics, ours.status
         merged.end_time, merged.error = ours.end_time, ours.error
         self.record = merged
+
+
+def _metric_cost(key: str) -> int:
+    """An upper bound of the bytes a new metric's summary adds to run.yaml."""
+    return 4 * len(key.encode("utf-8", "replace")) + 400
+
+
+def followed_links_stay_inside(path: Path, toplevel: str | None) -> None:
+    """Refuse a path that reaches, through a symbolic link, a file outside the repository's
+    work tree and the current directory (a link in a results folder to ~/.ssh/id_ed25519)."""
+    lexical, real = Path(os.path.abspath(path)), Path(os.path.realpath(path))
+    if lexical == real:
+        return
+    roots = [Path(os.path.realpath(r)) for r in (toplevel, os.getcwd()) if r]
+    if any(real.is_relative_to(root) for root in roots):
+        return
+    plain_roots = [Path(os.path.abspath(r)) for r in (toplevel, os.getcwd()) if r]
+    if path.is_symlink() or any(lexical.is_relative_to(root) for root in plain_roots):
+        raise ArtifactError(f"{os.fspath(path)} is a link to {real}, outside the repository and "
+                            "the current directory; refused (copy the file in to log it)")
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -151,8 +151,6 @@ def set_repository(path: str | os.PathLike[str] | None) -> None:
 
 def set_experiment(name: str, description: str | None = None) -> ExperimentRecord:
     """Make ``name`` the experiment of the next runs (created on the branch if new)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidValue(f"experiment name {name!r} is empty")
     exp = _state.repository().ensure_experiment(name, description)
     _state.experiment = name
     return exp
