@@ -492,7 +492,7 @@ def error_summary(exc: BaseException | None) -> str:
     """One line naming an exception and its message (kept short for the record)."""
     if exc is None:
         return "unknown error"
-    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    text = validation.storable_text(f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
     return text if len(text) <= 1000 else text[:999] + "…"
 
 

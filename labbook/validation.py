@@ -21,6 +21,7 @@ MAX_TAG_VALUE = 8000            # characters of a tag's value
 MAX_TEXT_BYTES = 64 * 1024      # UTF-8 bytes of a hypothesis or an experiment's description
 MAX_NOTE_BYTES = 1024 * 1024    # UTF-8 bytes of a note or a conclusion's text
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # bytes of a whole run.yaml (the reader's cap is 64 MiB)
+MAX_NESTING = 16               # lists in a param value, dicts in log_params, one inside another
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _LINE_BREAKS = {"\u0085", "\u2028", "\u2029"}
 _good_keys: set[tuple[str, str]] = set()
@@ -50,6 +51,17 @@ def check_text(text: Any, what: str, limit: int) -> str:
     if "\x00" in text:
         raise InvalidValue(f"{what} {_shown(text)} contains NUL (\\x00); allowed: text without NUL")
     return text
+
+
+def storable_text(text: str) -> str:
+    """Text from the system (argv, an exception's message) made storable: bytes a file name
+    or argument held that are not UTF-8 (lone surrogates) become ``\\xff``, NUL ``\\x00``."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # any surrogate left
+    return text.replace("\x00", "\\x00")
 
 
 def _shown(text: str) -> str:
@@ -118,8 +130,9 @@ def check_key(key: Any, what: str = "key") -> str:
     return key
 
 
-def param_value(key: str, value: Any) -> Any:
-    """A param value as it will be stored: str, int, float, bool, None or a list of them."""
+def param_value(key: str, value: Any, depth: int = 0) -> Any:
+    """A param value as it will be stored: str, int (within signed 64 bits), float, bool,
+    None or a list of them (lists nest at most MAX_NESTING deep)."""
     if value is None or isinstance(value, bool):
         return value if value is None else bool(value)
     if isinstance(value, str):
@@ -128,7 +141,11 @@ def param_value(key: str, value: Any) -> Any:
                                f"allowed: up to {MAX_PARAM_STRING}")
         return check_text(str(value), f"param {key!r}", 4 * MAX_PARAM_STRING)
     if isinstance(value, numbers.Integral):
-        return int(value)
+        if INT64_MIN <= int(value) <= INT64_MAX:
+            return int(value)
+        raise InvalidValue(f"param {key!r} is the integer {_shown(str(value))}, outside signed 64 "
+                           "bits, which other readers cannot hold; allowed: an integer from "
+                           f"{INT64_MIN} to {INT64_MAX} (log a bigger one as a string)")
     if isinstance(value, numbers.Real):
         return float(value)
     if getattr(getattr(value, "dtype", None), "kind", None) == "b" and not getattr(value, "shape", ()):
@@ -136,20 +153,26 @@ def param_value(key: str, value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return param_value(key, os.fspath(value))
     if isinstance(value, list | tuple):
-        return [param_value(key, item) for item in value]
+        if depth >= MAX_NESTING:
+            raise InvalidValue(f"param {key!r} nests lists more than {MAX_NESTING} deep; allowed: "
+                               f"up to {MAX_NESTING}")
+        return [param_value(key, item, depth + 1) for item in value]
     raise InvalidValue(f"param {key!r} has a value of type {type(value).__name__} ({value!r:.60}); "
                        "allowed: str, int, float, bool, None, a list of those, or a dict (flattened)")
 
 
-def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_params(params: Mapping[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
     """Flatten nested dicts into dotted keys: {"model": {"kind": "r"}} → {"model.kind": "r"}."""
+    if depth >= MAX_NESTING:
+        raise InvalidValue(f"params under {_shown(prefix)} nest dicts more than {MAX_NESTING} deep; "
+                           f"allowed: up to {MAX_NESTING}")
     flat: dict[str, Any] = {}
     for key, value in params.items():
         if not isinstance(key, str):
-            raise InvalidValue(f"param key {key!r} is a {type(key).__name__}; keys are strings")
+            raise InvalidValue(f"param key {key!r:.60} is a {type(key).__name__}; keys are strings")
         full = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten_params(value, f"{full}."))
+            flat.update(flatten_params(value, f"{full}.", depth + 1))
         else:
             flat[full] = value
     return flat
@@ -160,7 +183,11 @@ def metric_value(key: str, value: Any) -> float:
     if type(value) is float:
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError as exc:
+            raise InvalidValue(f"metric {key!r} got {_shown(str(value))}, too large for a float; "
+                               "allowed: a number within ±1.8e308 (NaN and inf included)") from exc
     item = getattr(value, "item", None)  # numpy 0-d arrays, torch scalars
     if callable(item) and not isinstance(value, str | bytes | bool):
         try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -38,6 +40,26 @@ def _invoke(*args: str, stdin: str | None = None):
 NUL, SURROGATE = "a\x00b", "bad \udcff text"
 BIG = "x" * (validation.MAX_NOTE_BYTES + 1) if hasattr(validation, "MAX_NOTE_BYTES") else "x" * (2 << 20)
 
+def _nested_list(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _nested_dict(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for n in range(depth):
+        value = {f"k{n}": value}
+    return value
+
+
+def _self_list() -> list:
+    value: list = [1]
+    value.append(value)
+    return value
+
+
 ENTRY_CASES = [
     ("param value NUL", lambda: labbook.log_param("p", NUL), "param 'p'"),
     ("param value surrogate", lambda: labbook.log_param("p", SURROGATE), "param 'p'"),
@@ -49,6 +71,11 @@ ENTRY_CASES = [
     ("step below int64", lambda: labbook.log_metric("m", 1.0, step=-(2 ** 63) - 1), "step"),
     ("steps above int64", lambda: labbook.log_metrics({"m": 1.0}, step=2 ** 64), "step"),
     ("timestamp above int64", lambda: labbook.log_metric("m", 1.0, timestamp=2 ** 63), "timestamp"),
+    ("param int above int64", lambda: labbook.log_param("p", 2 ** 64), "param 'p'"),
+    ("param lists nested deep", lambda: labbook.log_param("p", _nested_list(5_000)), "param 'p'"),
+    ("param dicts nested deep", lambda: labbook.log_params(_nested_dict(5_000)), "params under"),
+    ("param list holding itself", lambda: labbook.log_param("p", _self_list()), "param 'p'"),
+    ("metric beyond a float", lambda: labbook.log_metric("m", 10 ** 400), "metric 'm'"),
     ("tag value NUL", lambda: labbook.set_tag("t", NUL), "tag 't'"),
     ("tag value surrogate", lambda: labbook.set_tag("t", SURROGATE), "tag 't'"),
     ("tag value too long", lambda: labbook.set_tag("t", "v" * 8001), "tag 't'"),
@@ -193,6 +220,24 @@ def test_any_text_is_either_refused_clearly_or_round_trips_through_a_record(text
     assert back.params["p"] == checked and back.tags["t"] == checked
 
 
+def test_a_script_started_with_non_utf8_arguments_can_log(repo: Path):
+    script = repo / "train_bytes.py"
+    script.write_text("import labbook\nwith labbook.start_run(name='bytes') as run:\n"
+                      "    labbook.log_metric('m', 1.0)\nprint(run.id)\n")
+    proc = subprocess.run([os.fsencode(sys.executable), os.fsencode(script), b"--out=\xff\xfe.bin"],
+                          cwd=repo, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    rec = labbook.get_run(proc.stdout.decode().strip())
+    assert rec.status == "FINISHED" and rec.record.command[-1] == "--out=\\xff\\xfe.bin"
+
+
+def test_an_exception_with_undecodable_text_still_ends_the_run_failed(repo: Path):
+    with pytest.raises(ValueError), labbook.start_run() as run:
+        raise ValueError("bad \udcff and \x00 bytes")
+    rec = labbook.get_run(run.id)
+    assert rec.status == "FAILED" and rec.record.error == "ValueError: bad \\xff and \\x00 bytes"
+
+
 # -- item 2: control characters are stored, and escaped when the CLI prints them -----------
 
 HOSTILE_TEXT = "\x1b[31mred\x1b[0m\rover\x07 [bold]loud[/bold] :thumbs_up: \u202eevil"
@@ -237,12 +282,18 @@ def test_control_characters_are_escaped_whenever_the_cli_prints_them(hostile_run
         assert ":thumbs_up:" in result.output
 
 
-def test_error_messages_escape_what_the_user_typed(repo: Path):
+def test_messages_escape_what_the_user_typed(repo: Path):
     labbook.init()
     result = _invoke("show", "\x1b]0;pwned\x07name")
     assert result.exit_code == 1
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "\\x1b]0;pwned" in result.output
+    with labbook.start_run(name="plain") as run:
+        pass
+    result = _invoke("tag", run.id, "k=\x1b]0;pwned\x07\rv")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\r" not in result.output
+    assert labbook.get_run(run.id).tags["k"] == "\x1b]0;pwned\x07\rv"  # stored as given
 
 
 def test_cli_lines_naming_a_teammates_run_escape_its_name(repo: Path):
@@ -288,6 +339,30 @@ def test_artifact_paths_must_be_plain_relative_paths_of_safe_segments(repo: Path
             labbook.log_artifact("f.txt", artifact_path=bad)
         assert _tip(repo) == before
     assert run.artifacts == []
+
+
+_PATH_PIECES = st.sampled_from(["a", "B", ".", "..", "", "/", "\\", "%2e", "?", "#", ".git",
+                                 ".GitModules", "gitmod~1", "\u200d", "\ufeff", "\x00", " ", ".",
+                                 "\u0130", "\u212a", "\u00e9", "x.txt"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PATH_PIECES, max_size=8).map("".join) | st.text(max_size=30))
+def test_an_accepted_artifact_path_is_safe_in_a_tree_and_on_every_file_system(path: str):
+    from labbook.store import check_path
+    try:
+        checked = validation.artifact_path(path)
+    except labbook.InvalidValue as exc:
+        assert "artifact path" in str(exc)
+        return
+    assert checked == path and not path.startswith("/")
+    check_path(checked)  # what the branch store itself accepts
+    for part in checked.split("/"):
+        assert part not in ("", ".", "..") and not set(part) & set("\\%?#")
+        folded = "".join(ch for ch in part if not validation.is_control(ch)).casefold()
+        assert folded.rstrip(". ") not in (".git", ".gitmodules", ".gitattributes")
+        assert not any(validation.is_control(ch) for ch in part)
+        assert not re.match(r"^[^~]{1,6}~[0-9]+(\.[^.]*)?$", folded.rstrip(". "))  # 8.3 names
 
 
 def test_a_folder_named_gitmodules_is_refused_and_pushes_keep_working(repo: Path, tmp_path: Path):
@@ -496,3 +571,17 @@ def test_reasonable_nesting_still_parses(repo: Path):
 def test_errors_are_all_labbook_errors():
     assert issubclass(FilterSyntaxError, LabbookError)
     assert subprocess  # imported for hostile helpers above
+
+
+_FILTER_PIECES = st.sampled_from(["(", ")", "NOT ", " AND ", " OR ", "metrics.a > 1", "'", "`",
+                                  "params.x IN (", "1", ",", " IS NULL", "LIKE '%'"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_FILTER_PIECES, max_size=400).map("".join))
+def test_any_filter_parses_or_is_a_filter_syntax_error(text: str):
+    from labbook import filterlang
+    try:
+        filterlang.parse(text)
+    except FilterSyntaxError as exc:
+        assert "filter syntax error" in str(exc) and len(str(exc)) < 600
