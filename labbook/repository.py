@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from . import __version__, validation
 from .artifacts import open_store
-from .errors import InvalidValue
+from .errors import FormatError, InvalidValue
 from .gitcmd import Git, discover
 from .journal import journal_dir
 from .record import (
@@ -119,6 +119,7 @@ class Repository:
                                                                   "artifacts")
         self.artifact_store = open_store(store_root)
         self._known_experiments: dict[str, ExperimentRecord] = {}
+        self._slug_by_name: dict[str, str] = {}
 
     def init(self) -> bool:
         """Create the branch with its labbook.yaml if missing; True if it was created.
@@ -152,25 +153,30 @@ class Repository:
         return None if data is None else experiment_from_yaml(data, slug)
 
     def ensure_experiment(self, name: str, description: str | None = None) -> ExperimentRecord:
-        """Create the experiment if missing; update its description when one is given."""
+        """Create the experiment if missing; update its description when one is given.
+
+        An experiment is found by its name: at its slug's file, or (after a rename, which
+        keeps the file) wherever a file holds that name. A name that is another
+        experiment's slug is refused rather than logged into that experiment.
+        """
         validation.check_name(name, "experiment name")
         if description is not None:
             validation.check_text(description, "description", validation.MAX_TEXT_BYTES)
-        slug = experiment_slug(name)
-        path = experiment_path(slug)
-        known = self._known_experiments.get(slug)
+        known = self._known_experiments.get(self._slug_by_name.get(name, experiment_slug(name)))
         if known is not None and known.name == name and description is None:
             return known
         result: list[ExperimentRecord] = []
 
         def edit(snapshot: Snapshot) -> dict[str, bytes]:
-            data = snapshot.read(path)
-            current = experiment_from_yaml(data, slug) if data is not None else None
-            if current is not None and current.name != name:
-                raise InvalidValue(f"experiment name {name!r} is the slug of experiment "
-                                   f"{current.name!r} (file {path}); allowed: a name no other "
-                                   "experiment has as its name or slug")
+            current = _experiment_named(snapshot, name)
             if current is None:
+                slug = experiment_slug(name)
+                taken = snapshot.read(experiment_path(slug))
+                if taken is not None:
+                    other = experiment_from_yaml(taken, slug).name
+                    raise InvalidValue(f"experiment name {name!r} is the slug of experiment "
+                                       f"{other!r} ({experiment_path(slug)}); allowed: a name no "
+                                       "other experiment has as its name or slug")
                 current = ExperimentRecord(slug=slug, name=name, description=description,
                                            created=utc_now())
             elif description is None or current.description == description:
@@ -179,12 +185,13 @@ class Repository:
             else:
                 current.description = description
             result.append(current)
-            return {path: experiment_to_yaml(current)}
+            return {experiment_path(current.slug): experiment_to_yaml(current)}
 
-        exists = self.store.snapshot().entry(path) is not None
+        exists = _experiment_named(self.store.snapshot(), name) is not None
         verb = "describe" if exists else "create"
         self.commit(edit, f"experiment {name}: {verb}" + (f" — {description}" if description else ""))
-        self._known_experiments[slug] = result[-1]
+        self._known_experiments[result[-1].slug] = result[-1]
+        self._slug_by_name[name] = result[-1].slug
         return result[-1]
 
     def keep_packed(self) -> None:
@@ -200,9 +207,29 @@ class Repository:
     def forget_experiment(self, slug: str) -> None:
         """Drop what this process remembers of an experiment (after it was renamed)."""
         self._known_experiments.pop(slug, None)
+        self._slug_by_name = {n: s for n, s in self._slug_by_name.items() if s != slug}
 
     def close(self) -> None:
         self.git.close()
+
+
+def _experiment_named(snapshot: Snapshot, name: str) -> ExperimentRecord | None:
+    """The experiment called ``name``: at its slug's file, else (renamed) any file."""
+    slug = experiment_slug(name)
+    data = snapshot.read(experiment_path(slug))
+    if data is not None and experiment_from_yaml(data, slug).name == name:
+        return experiment_from_yaml(data, slug)
+    for entry in snapshot.list("experiments"):
+        other = entry.name.removesuffix(".yaml")
+        if other != slug and entry.name.endswith(".yaml"):
+            found = snapshot.read(experiment_path(other))
+            try:
+                exp = experiment_from_yaml(found, other) if found is not None else None
+            except FormatError:
+                continue  # a broken file is fsck's to report; it is not this experiment
+            if exp is not None and exp.name == name:
+                return exp
+    return None
 
 
 def open_repository(path: str | os.PathLike[str] | None = None) -> Repository:

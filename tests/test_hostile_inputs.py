@@ -203,6 +203,21 @@ def test_an_experiment_named_like_another_ones_slug_does_not_replace_it(repo: Pa
     assert "My Study" in names
 
 
+def test_a_renamed_experiment_is_found_by_its_new_name(repo: Path):
+    from labbook import notebook
+    labbook.set_experiment("Alpha")
+    with labbook.start_run():
+        pass
+    notebook.rename_experiment(labbook.tracking.repository(), "Alpha", "Beta")
+    labbook.tracking.reset()
+    labbook.set_repository(repo)
+    labbook.set_experiment("Beta")
+    with labbook.start_run():
+        pass
+    frame = labbook.list_experiments()
+    assert list(frame["experiment"]) == ["Beta"] and list(frame["runs"]) == [2]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=40))
 def test_any_text_is_either_refused_clearly_or_round_trips_through_a_record(text: str):
