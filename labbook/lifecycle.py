@@ -28,6 +28,7 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
         validation.check_name(name, "run name")
     if hypothesis is not None:
         validation.check_text(hypothesis, "hypothesis", validation.MAX_TEXT_BYTES)
+    tags = validation.checked_tags(tags) if tags else None  # refused before the run exists
     exp = repo.ensure_experiment(experiment)
     rid = run_id or new_run_id()
     code, diff = provenance.code_provenance(repo.git, repo.config)

@@ -148,16 +148,12 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several params; nested dicts are flattened with dots."""
         self._require_active()
-        flat = validation.flatten_params(params)
-        checked = {}
-        for key, value in flat.items():
-            validation.check_key(key, "param")
-            value = validation.param_value(key, value)
+        checked = validation.checked_params(params)
+        for key, value in checked.items():
             if key in self.record.params and not _same(self.record.params[key], value):
                 raise ParamConflict(
-                    f"param {key!r} was logged as {self.record.params[key]!r}; it cannot change "
-                    f"to {value!r} (params are write-once: log a new run, or use a tag)")
-            checked[key] = value
+                    f"param {key!r} was logged as {self.record.params[key]!r:.200}; it cannot "
+                    f"change to {value!r:.200} (params are write-once: log a new run, or use a tag)")
         self._log({"e": "p", "d": checked})
 
     def log_metric(self, key: str, value: Any, step: int | None = None,
@@ -205,11 +201,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set several tags."""
         self._require_active()
-        checked = {}
-        for key, value in tags.items():
-            validation.check_key(key, "tag")
-            checked[key] = validation.tag_value(key, value)
-        self._log({"e": "t", "d": checked})
+        self._log({"e": "t", "d": validation.checked_tags(tags)})
 
     def note(self, text: str) -> None:
         """Append a timestamped markdown note, committed at once."""

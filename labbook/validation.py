@@ -178,6 +178,17 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "", depth: int = 0) 
     return flat
 
 
+def checked_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as they will be stored: flattened, every key and value checked."""
+    return {check_key(key, "param"): param_value(key, value)
+            for key, value in flatten_params(params).items()}
+
+
+def checked_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags as they will be stored: every key and value checked, values as text."""
+    return {check_key(key, "tag"): tag_value(key, value) for key, value in tags.items()}
+
+
 def metric_value(key: str, value: Any) -> float:
     """A metric value as a float; NaN and ±inf are allowed, text and bools are not."""
     if type(value) is float:

@@ -129,6 +129,42 @@ def test_bad_names_at_start_are_refused_before_anything_is_committed(repo: Path,
     assert labbook.active_run() is None
 
 
+def test_a_bad_tag_at_start_leaves_no_run_and_no_journal_behind(repo: Path):
+    labbook.init()
+    before = _tip(repo)
+    with pytest.raises(labbook.InvalidValue, match="tag 't'"):
+        labbook.start_run(tags={"t": "v\x00"})
+    assert _tip(repo) == before and labbook.active_run() is None
+    labbook.tracking.reset()
+    labbook.set_repository(repo)
+    assert labbook.tracking.recover() == [] and run_ids(repo) == []
+
+
+@pytest.mark.parametrize("args,names", [
+    (["-p", "k=" + "v" * 6001], "param 'k'"),
+    (["-n", "n" * 251], "run name"),
+    (["-t", "t=" + "v" * 8001], "tag 't'"),
+    (["--hypothesis", "h" * (64 * 1024 + 1)], "hypothesis"),
+    (["-e", "e" * 251], "experiment name"),
+])
+def test_labbook_run_refuses_bad_values_before_the_run_exists(repo: Path, args, names):
+    labbook.init()
+    result = _invoke("run", *args, "--", sys.executable, "-c", "print('ran')")
+    assert result.exit_code == 1 and names in result.output, result.output
+    assert "ran" not in result.output and run_ids(repo) == []
+
+
+def test_a_cli_note_that_would_overfill_the_record_is_refused(repo: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(validation, "MAX_RECORD_BYTES", 32 * 1024, raising=False)
+    with labbook.start_run() as run:
+        pass
+    before = _tip(repo)
+    result = _invoke("note", run.id, "-", stdin="w" * 40_000)
+    assert result.exit_code == 1 and "record" in result.output and "allowed" in result.output
+    assert _tip(repo) == before
+
+
 def test_bad_experiment_names_and_descriptions_are_refused(repo: Path):
     with pytest.raises(labbook.InvalidValue, match="experiment name"):
         labbook.set_experiment("x\x00")
