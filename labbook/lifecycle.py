@@ -24,7 +24,7 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
           command: list[str] | None = None) -> Run:
     """Start a new live run in ``experiment`` (created if missing) and commit its start;
     ``command`` replaces this process's command line (redacted here)."""
-    if name is not None:
+    if name:  # None or "" take the default name
         validation.check_name(name, "run name")
     if hypothesis is not None:
         validation.check_text(hypothesis, "hypothesis", validation.MAX_TEXT_BYTES)
