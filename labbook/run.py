@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import merge, record, validation
-from .artifacts import files_under, regular_file, sha256_file
+from .artifacts import files_under, followed_links_stay_inside, regular_file, sha256_file
 from .errors import ArtifactError, InvalidValue, ParamConflict
 from .journal import Journal
 from .record import Artifact, Conclusion, MetricSummary, Note, RunRecord
@@ -439,21 +439,6 @@ class Run:
 def _metric_cost(key: str) -> int:
     """An upper bound of the bytes a new metric's summary adds to run.yaml."""
     return 4 * len(key.encode("utf-8", "replace")) + 400
-
-
-def followed_links_stay_inside(path: Path, toplevel: str | None) -> None:
-    """Refuse a path that reaches, through a symbolic link, a file outside the repository's
-    work tree and the current directory (a link in a results folder to ~/.ssh/id_ed25519)."""
-    lexical, real = Path(os.path.abspath(path)), Path(os.path.realpath(path))
-    if lexical == real:
-        return
-    roots = [Path(os.path.realpath(r)) for r in (toplevel, os.getcwd()) if r]
-    if any(real.is_relative_to(root) for root in roots):
-        return
-    plain_roots = [Path(os.path.abspath(r)) for r in (toplevel, os.getcwd()) if r]
-    if path.is_symlink() or any(lexical.is_relative_to(root) for root in plain_roots):
-        raise ArtifactError(f"{os.fspath(path)} is a link to {real}, outside the repository and "
-                            "the current directory; refused (copy the file in to log it)")
 
 
 def _same(old: Any, new: Any) -> bool:
