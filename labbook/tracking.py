@@ -24,6 +24,7 @@ from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, Artifact, ExperimentRecord
 from .repository import Repository, open_repository
 from .run import Run, error_summary
+from .validation import escape_controls
 
 if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stays light
     import pandas as pd
@@ -52,7 +53,7 @@ class _State:
                 self.recovered = lifecycle.recover(self.repo)
                 for run in self.recovered:
                     _log.warning("labbook: run %s (%s) had no live process; committed it as %s "
-                                 "from its journal", run.id[:8], run.name, run.status)
+                                 "from its journal", run.id[:8], escape_controls(run.name), run.status)
             return self.repo
 
     def push(self, run: Run) -> None:
@@ -109,8 +110,8 @@ def _end_open_runs(status: str, error: str | None) -> None:
             else:
                 run.end(status, error=error)
         except Exception as exc:
-            print(f"labbook: could not end run {run.id[:8]}: {exc}; `labbook recover` will "
-                  "commit it from its journal", file=sys.stderr)
+            print(f"labbook: could not end run {run.id[:8]}: {escape_controls(str(exc))}; "
+                  "`labbook recover` will commit it from its journal", file=sys.stderr)
 
 
 def _active() -> Run:
