@@ -289,6 +289,26 @@ def test_an_exception_with_undecodable_text_still_ends_the_run_failed(repo: Path
     assert rec.status == "FAILED" and rec.record.error == "ValueError: bad \\xff and \\x00 bytes"
 
 
+TRICKY_TEXT = ["\ufeffbom", "non\ufffechar", "max \U0010ffff", "nel\x85x", "ls\u2028x",
+               "esc\x1b[31m", "crlf\r\nx", "tab\tx", "bell\x07", "del\x7f", "emoji \U0001f600",
+               "  spaced  ", "'quoted'", '"dq"', "# hash", "key: value", "- item", "|", ">",
+               "yes", "0755", "1e3", "~", "null", "[bold]x[/bold]", "\\x1b literal"]
+
+
+def test_tricky_text_round_trips_through_every_reader(repo: Path):
+    with labbook.start_run() as run:
+        for n, text in enumerate(TRICKY_TEXT):
+            labbook.log_param(f"p{n}", text)
+            labbook.set_tag(f"t{n}", text)
+        labbook.note("\n".join(TRICKY_TEXT))
+    rec = labbook.get_run(run.id)
+    frame = labbook.search_runs()
+    for n, text in enumerate(TRICKY_TEXT):
+        assert rec.params[f"p{n}"] == text and rec.tags[f"t{n}"] == text
+        assert frame[f"params.p{n}"][0] == text and frame[f"tags.t{n}"][0] == text
+    assert rec.notes[0].text == "\n".join(TRICKY_TEXT)
+
+
 # -- item 2: control characters are stored, and escaped when the CLI prints them -----------
 
 HOSTILE_TEXT = "\x1b[31mred\x1b[0m\rover\x07 [bold]loud[/bold] :thumbs_up: \u202eevil"
