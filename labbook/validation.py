@@ -21,6 +21,7 @@ MAX_TAG_VALUE = 8000            # characters of a tag's value
 MAX_TEXT_BYTES = 64 * 1024      # UTF-8 bytes of a hypothesis or an experiment's description
 MAX_NOTE_BYTES = 1024 * 1024    # UTF-8 bytes of a note or a conclusion's text
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # bytes of a whole run.yaml (the reader's cap is 64 MiB)
+MAX_ARTIFACT_PATH_BYTES = 1024  # UTF-8 bytes of an artifact's path inside its run
 MAX_NESTING = 16               # lists in a param value, dicts in log_params, one inside another
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _LINE_BREAKS = {"\u0085", "\u2028", "\u2029"}
@@ -277,7 +278,7 @@ def artifact_path(path: Any) -> str:
     if not isinstance(path, str) or not path.strip():
         raise InvalidValue(f"artifact path {path!r} is empty; allowed: a relative path such as "
                            "'plots/a.png'")
-    check_text(path, f"artifact path {_shown(path)}", 4096)
+    check_text(path, f"artifact path {_shown(path)}", MAX_ARTIFACT_PATH_BYTES)
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise InvalidValue(f"artifact path {_shown(path)} is absolute; allowed: a relative path "
                            "inside the run")
@@ -294,6 +295,8 @@ def _artifact_segment(path: str, part: str) -> None:
         rule = "'\\', '%', '?' and '#' are not allowed"
     elif any(is_control(ch) for ch in part):
         rule = "control and invisible format characters are not allowed"
+    elif len(part.encode("utf-8")) > 255:
+        rule = f"the name {_shown(part)} is longer than 255 bytes"
     else:
         folded = unicodedata.normalize("NFC", part).casefold().rstrip(". ")
         if folded in _GIT_SPECIAL or folded.startswith(".git:") or _SHORT_NAME.match(folded):

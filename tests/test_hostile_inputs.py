@@ -397,7 +397,7 @@ BAD_ARTIFACT_PATHS = [
     "a%2e%2e/b", "%2e%2e", "a?b", "a#b", "a\\b", "a//b", "./a", "a/./b", "a/", "",
     ".gitmodules", ".GITMODULES", "x/.gitattributes", ".GitAttributes", ".gitmodules\u200d",
     "\u200c.gitmodules", ".gitmodules.", "GITMOD~1", "git~1", ".git\ufeff", "x/.git",
-    "a\x00b", "a\x1bb", "a\u202eb",
+    "a\x00b", "a\x1bb", "a\u202eb", "/abs", "C:/x", "n" * 256, "/".join(["d"] * 600),
 ]
 
 
