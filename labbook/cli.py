@@ -252,8 +252,9 @@ def note(run: str, text: str | None, use_editor: bool) -> None:
     if use_editor:
         text = click.edit("\n# Write the note above; lines starting with # are dropped.\n")
         text = "\n".join(line for line in (text or "").splitlines() if not line.startswith("#"))
-    elif text == "-":
-        text = sys.stdin.read()
+    elif text == "-":  # bytes that are not UTF-8 become an error naming them, never a traceback
+        buffer = getattr(sys.stdin, "buffer", None)
+        text = buffer.read().decode("utf-8", "surrogateescape") if buffer else sys.stdin.read()
     if not text or not text.strip():
         raise click.UsageError("give the note as TEXT, '-' for standard input, or --edit")
     rec = notebook.note(tracking.repository(), run, text.strip())

@@ -45,8 +45,8 @@ def check_text(text: Any, what: str, limit: int) -> str:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise InvalidValue(f"{what} {_shown(text)} contains the lone surrogate "
-                           f"\\u{ord(text[exc.start]):04x}, which is not text; allowed: "
-                           "characters UTF-8 can encode") from exc
+                           f"\\u{ord(text[exc.start]):04x} (bytes that were not UTF-8 read this "
+                           "way); allowed: text UTF-8 can encode") from exc
     if size > limit:
         raise InvalidValue(f"{what} has {size} bytes of UTF-8; allowed: up to {limit}")
     if "\x00" in text:

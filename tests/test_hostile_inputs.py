@@ -215,6 +215,20 @@ def test_notebook_edits_from_the_cli_are_limited_too(repo: Path):
     assert rec.name == "target" and not rec.notes and not rec.tags and rec.conclusion is None
 
 
+def test_cli_input_that_is_not_utf8_is_a_clear_error(repo: Path):
+    with labbook.start_run() as run:
+        pass
+    for args, stdin in ((["note", run.id, "-"], b"bad \xff\xfe bytes"),
+                        (["tag", run.id, b"k=\xff"], b""),
+                        (["rename", run.id, b"name \xff"], b"")):
+        argv = [sys.executable, "-m", "labbook", *[os.fsencode(a) for a in args]]
+        proc = subprocess.run(argv, cwd=repo, input=stdin, capture_output=True)
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == 1 and err.startswith("labbook: error:"), err
+        assert "not UTF-8" in err and "Traceback" not in err
+    assert labbook.get_run(run.id).notes == []
+
+
 def test_rename_refuses_control_characters_and_surrogates(repo: Path):
     with labbook.start_run(name="target") as run:
         pass
