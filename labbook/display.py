@@ -31,20 +31,6 @@ _SPARKS = "▁▂▃▄▅▆▇█"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
-__all__ = [
-    "cell",
-    "csv_safe",
-    "escape_controls",
-    "metric_goal",
-    "plain",
-    "render_compare",
-    "render_diff",
-    "render_frame",
-    "render_run",
-    "select_columns",
-    "sparkline",
-]
-
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str] | None) -> pd.DataFrame:
     """Keep the columns matching glob patterns (``metrics.*``), in the patterns' order.

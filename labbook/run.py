@@ -336,13 +336,14 @@ class Run:
         if self._size_guess + cost <= validation.MAX_RECORD_BYTES:
             self._size_guess += cost
             return
-        saved, files, dirty = copy.deepcopy(self.record), dict(self._extra_files), self._history_dirty
+        kept, files, dirty = self.record, self._extra_files, self._history_dirty
+        self.record, self._extra_files = copy.deepcopy(kept), dict(files)  # a scratch copy
         try:
             if event is not None:
                 self._apply(event)
             size = len(record.run_to_yaml(self.record)) + (0 if event is not None else cost)
         finally:
-            self.record, self._extra_files, self._history_dirty = saved, files, dirty
+            self.record, self._extra_files, self._history_dirty = kept, files, dirty
         validation.check_record_size(size, f"{self.id[:8]} ({self.name})")
         self._size_guess = size
 

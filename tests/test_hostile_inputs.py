@@ -191,10 +191,24 @@ def test_the_whole_record_is_capped_before_it_is_committed(repo: Path,
         with pytest.raises(labbook.InvalidValue, match="record"):
             for n in range(20):
                 labbook.log_param(f"p{n}", "v" * 5000)
+        assert run.notes == labbook.get_run(run.id).notes  # the refusals changed nothing
     rec = labbook.get_run(run.id)  # committed, readable, and under the cap
     assert rec.status == "FINISHED" and 0 < len(rec.notes) < 20
     data = git(repo, "show", f"experiments:runs/{run.id[:2]}/{run.id}/run.yaml").encode()
     assert len(data) <= 64 * 1024
+
+
+def test_new_metric_keys_stop_at_the_record_cap(repo: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(validation, "MAX_RECORD_BYTES", 32 * 1024, raising=False)
+    with labbook.start_run() as run:
+        accepted = 0
+        with pytest.raises(labbook.InvalidValue, match="record"):
+            for n in range(2_000):
+                labbook.log_metrics({f"metric_{n}": float(n)}, step=0)
+                accepted += 1
+        labbook.log_metric("metric_0", 2.0, step=1)  # known keys go on logging
+    rec = labbook.get_run(run.id)
+    assert len(rec.metrics) == accepted > 50 and rec.metrics["metric_0"] == 2.0
 
 
 def test_notebook_edits_from_the_cli_are_limited_too(repo: Path):
