@@ -699,3 +699,25 @@ def test_any_filter_parses_or_is_a_filter_syntax_error(text: str):
         filterlang.parse(text)
     except FilterSyntaxError as exc:
         assert "filter syntax error" in str(exc) and len(str(exc)) < 600
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab%_A.", max_size=8), st.text(alphabet="abAB._%", max_size=12),
+       st.booleans())
+def test_like_matches_as_the_sql_wildcards_say(pattern: str, text: str, ignore_case: bool):
+    from labbook.query import like
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    expected = re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    assert like(pattern, text, ignore_case) == (expected is not None)
+
+
+def test_a_like_pattern_cannot_hang_the_query(repo: Path):
+    with labbook.start_run(name="long"):
+        labbook.log_param("p", "a" * 6000)
+    hostile = "params.p LIKE '" + "%a" * 40 + "%b'"
+    proc = subprocess.run([sys.executable, "-m", "labbook", "ls", "--filter", hostile,
+                           "--format", "csv"], cwd=repo, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr  # header only
+    frame = labbook.search_runs(filter_string="params.p LIKE '" + "%a" * 40 + "%'")
+    assert list(frame["run_name"]) == ["long"]
