@@ -233,11 +233,17 @@ class Run:
         """
         self._require_active()
         source = regular_file(local_path)
-        followed_links_stay_inside(source, self.repo.git.toplevel)
         if artifact_path is not None:
             name = f"{validation.artifact_path(artifact_path)}/{source.name}"
         else:
             name = _default_artifact_name(Path(local_path))
+        return self.store_as(source, name)
+
+    def store_as(self, source: Path, name: str) -> Artifact:
+        """Store the file ``source`` as artifact ``name``, after the checks every artifact
+        passes: the path rule, no case collision, no link leading out of the repository."""
+        self._require_active()
+        followed_links_stay_inside(source, self.repo.git.toplevel)
         name = validation.artifact_path(name)
         self._check_collisions([name])
         return self._store_artifact(source, name)

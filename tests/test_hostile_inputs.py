@@ -721,3 +721,28 @@ def test_a_like_pattern_cannot_hang_the_query(repo: Path):
     assert proc.returncode == 0 and proc.stdout.count("\n") == 1, proc.stderr  # header only
     frame = labbook.search_runs(filter_string="params.p LIKE '" + "%a" * 40 + "%'")
     assert list(frame["run_name"]) == ["long"]
+
+
+@pytest.mark.parametrize("artifact_file", ["../escape.txt", "..", "a/../../b.txt", ".gitmodules",
+                                           "x/.GIT/config", "a?b.txt", "dir/"])
+def test_the_mlflow_drop_in_checks_artifact_files_before_writing(repo: Path, artifact_file):
+    from labbook import mlflow
+    with mlflow.start_run() as active, pytest.raises(mlflow.MlflowException, match="artifact path"):
+        mlflow.log_text("payload", artifact_file)
+    assert labbook.get_run(active.info.run_id).artifacts == []
+
+
+def test_the_mlflow_drop_in_refuses_a_link_to_the_home_directory(repo: Path):
+    from labbook import mlflow
+    secret = Path(os.environ["HOME"]) / "token.txt"
+    secret.write_text("secret")
+    (repo / "token.txt").symlink_to(secret)
+    (repo / "Model.bin").write_text("one")
+    (repo / "model.bin").write_text("two")
+    with mlflow.start_run() as active:
+        with pytest.raises((mlflow.MlflowException, labbook.ArtifactError), match="link"):
+            mlflow.log_artifact(str(repo / "token.txt"))
+        mlflow.log_artifact(str(repo / "Model.bin"))
+        with pytest.raises(mlflow.MlflowException, match="collides"):
+            mlflow.log_artifact(str(repo / "model.bin"))
+    assert [a.path for a in labbook.get_run(active.info.run_id).artifacts] == ["Model.bin"]
