@@ -5,6 +5,10 @@ the branch (they travel with push); larger files are copied into the artifact
 store, a content-addressed folder (``<sha256[:2]>/<sha256>``), and only the
 pointer is committed. ``labbook.artifactStore`` may also be an fsspec URL
 (``s3://bucket/prefix``; ``pip install 'labbook[fsspec]'``).
+
+Links: ``log_artifact`` stores what a symbolic link points to only when that is
+inside the repository's work tree or the current directory; ``log_artifacts``
+only when it is inside the folder being logged. Anything else is an ArtifactError.
 """
 
 from __future__ import annotations
@@ -58,6 +62,21 @@ def files_under(folder: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
                 raise ArtifactError(f"{path} is a link leaving {os.fspath(folder)!r}; refused")
             if target.is_file():
                 yield path, path.relative_to(root).as_posix()
+
+
+def followed_links_stay_inside(path: Path, toplevel: str | None) -> None:
+    """Refuse a path that reaches, through a symbolic link, a file outside the repository's
+    work tree and the current directory (a link in a results folder to ~/.ssh/id_ed25519)."""
+    lexical, real = Path(os.path.abspath(path)), Path(os.path.realpath(path))
+    if lexical == real:
+        return
+    roots = [Path(os.path.realpath(r)) for r in (toplevel, os.getcwd()) if r]
+    if any(real.is_relative_to(root) for root in roots):
+        return
+    plain_roots = [Path(os.path.abspath(r)) for r in (toplevel, os.getcwd()) if r]
+    if path.is_symlink() or any(lexical.is_relative_to(root) for root in plain_roots):
+        raise ArtifactError(f"{os.fspath(path)} is a link to {real}, outside the repository and "
+                            "the current directory; refused (copy the file in to log it)")
 
 
 class ArtifactStore:

@@ -16,6 +16,13 @@ import click
 
 from . import __version__, tracking
 from .errors import LabbookError
+from .validation import escape_controls
+
+
+def _echo(message: str = "", nl: bool = True, err: bool = False) -> None:
+    """Print like click.echo, with control characters escaped: names, tags and notes come
+    from users and teammates, and an escape sequence must not reach the terminal as one."""
+    click.echo(escape_controls(message), nl=nl, err=err)
 
 
 class _Group(click.Group):
@@ -25,7 +32,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LabbookError as exc:
-            click.echo(f"labbook: error: {exc}", err=True)
+            _echo(f"labbook: error: {exc}", err=True)
             sys.exit(1)
 
 
@@ -33,7 +40,7 @@ class _EchoWarnings(logging.Handler):
     """Prints labbook's warnings (a record skipped, and why) on stderr, one line each."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
+        _echo(self.format(record), err=True)
 
 
 def _show_warnings() -> None:
@@ -57,7 +64,7 @@ def cli(repo: str | None) -> None:
 def init() -> None:
     """Create the experiments branch (labbook also does this on first use)."""
     created = tracking.init()
-    click.echo("created the experiments branch" if created else "the experiments branch exists")
+    _echo("created the experiments branch" if created else "the experiments branch exists")
 
 
 @cli.command()
@@ -65,10 +72,10 @@ def recover() -> None:
     """Commit runs whose process died (killed, crashed) from their journals, as KILLED."""
     runs = tracking.recover()
     for run in runs:
-        click.echo(f"recovered {run.id[:8]} {run.name}: {run.status}, "
+        _echo(f"recovered {run.id[:8]} {run.name}: {run.status}, "
                    f"{len(run.history)} metric values")
     if not runs:
-        click.echo("no runs to recover")
+        _echo("no runs to recover")
 
 
 @cli.command()
@@ -76,7 +83,7 @@ def recover() -> None:
 def push(remote: str | None) -> None:
     """Push the experiments branch to REMOTE (default: labbook.remote, else origin), merging first."""
     for line in tracking.push(remote).lines():
-        click.echo(line)
+        _echo(line)
 
 
 @cli.command()
@@ -84,7 +91,7 @@ def push(remote: str | None) -> None:
 def pull(remote: str | None) -> None:
     """Fetch REMOTE's experiments branch and merge teammates' runs into yours."""
     for line in tracking.pull(remote).lines():
-        click.echo(line)
+        _echo(line)
 
 
 @cli.command("sync")
@@ -92,7 +99,7 @@ def pull(remote: str | None) -> None:
 def sync_command(remote: str | None) -> None:
     """Pull, then push: afterwards you and REMOTE hold the same runs."""
     for line in tracking.sync(remote).lines():
-        click.echo(line)
+        _echo(line)
 
 
 TABLE_FORMATS = ("table", "csv", "json", "markdown")
@@ -129,7 +136,7 @@ def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all,
         text = display.ls_table(frame, _width(), query.frame_specs(tracking.repository(), frame), wide)
     else:
         text = display.render_frame(display.select_columns(frame, patterns), fmt, _width())
-    click.echo(text, nl=False)
+    _echo(text, nl=False)
 
 
 @cli.command()
@@ -140,7 +147,7 @@ def show(run: str) -> None:
 
     rec, experiment, histories = query.run_details(tracking.repository(), run)
     metric, children = query.children_of(tracking.repository(), rec)
-    click.echo(display.render_run(rec, experiment, histories, _width())
+    _echo(display.render_run(rec, experiment, histories, _width())
                + display.render_children(metric, children), nl=False)
 
 
@@ -153,7 +160,7 @@ def compare(runs: tuple[str, ...]) -> None:
     records = query.run_records(tracking.repository(), runs)
     goals = query.record_goals(tracking.repository(), records)
     means = query.history_means(tracking.repository(), records, goals)
-    click.echo(display.render_compare(records, goals, _width(), means), nl=False)
+    _echo(display.render_compare(records, goals, _width(), means), nl=False)
 
 
 @cli.command()
@@ -165,7 +172,7 @@ def diff(run_a: str, run_b: str) -> None:
 
     a, b = query.run_records(tracking.repository(), [run_a, run_b])
     code_diff, patches = query.code_differences(tracking.repository(), a, b)
-    click.echo(display.render_diff(a, b, code_diff, patches), nl=False)
+    _echo(display.render_diff(a, b, code_diff, patches), nl=False)
 
 
 @cli.command()
@@ -182,7 +189,7 @@ def export(experiments, filter_string, show_all, fmt, output) -> None:
     frame = tracking.search_runs(experiments or None, filter_string, None, None,
                                  "all" if show_all else "active")
     query.export_runs(frame, fmt, output)
-    click.echo(f"wrote {len(frame)} runs to {output}", err=True)
+    _echo(f"wrote {len(frame)} runs to {output}", err=True)
 
 
 def _mode(maximise: bool, minimise: bool) -> str | None:
@@ -203,7 +210,7 @@ def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) ->
     frame = tracking.list_experiments(metric, _mode(maximise, minimise))
     text = display.experiments_table(frame, _width()) if fmt == "table" else \
         display.render_frame(frame, fmt, _width())
-    click.echo(text, nl=False)
+    _echo(text, nl=False)
 
 
 @cli.group("site")
@@ -233,7 +240,7 @@ def site_build(output: str | None) -> None:
     from . import site  # jinja, markdown and pandas load only for the site commands
 
     result = site.build(tracking.repository(), output, _progress("building the journal"))
-    click.echo(str(result.index))
+    _echo(str(result.index))
 
 
 @site_group.command("serve")
@@ -248,7 +255,7 @@ def site_serve(output: str | None, port: int, host: str) -> None:
 
     repo = tracking.repository()
     serve.serve(repo, output or default_output(repo), port, host=host,
-                on_ready=lambda url: click.echo(f"serving the journal on {url} (Ctrl-C stops)", err=True))
+                on_ready=lambda url: _echo(f"serving the journal on {url} (Ctrl-C stops)", err=True))
 
 
 @site_group.command("publish")
@@ -260,7 +267,7 @@ def site_publish(output: str | None, branch: str) -> None:
 
     result = build(tracking.repository(), output, _progress("building the journal"))
     commit = publish.publish(tracking.repository(), result.root, branch)
-    click.echo(f"published to {branch} at {commit[:12]}" if commit else f"{branch} is up to date")
+    _echo(f"published to {branch} at {commit[:12]}" if commit else f"{branch} is up to date")
 def _pairs(items: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -282,12 +289,13 @@ def note(run: str, text: str | None, use_editor: bool) -> None:
     if use_editor:
         text = click.edit("\n# Write the note above; lines starting with # are dropped.\n")
         text = "\n".join(line for line in (text or "").splitlines() if not line.startswith("#"))
-    elif text == "-":
-        text = sys.stdin.read()
+    elif text == "-":  # bytes that are not UTF-8 become an error naming them, never a traceback
+        buffer = getattr(sys.stdin, "buffer", None)
+        text = buffer.read().decode("utf-8", "surrogateescape") if buffer else sys.stdin.read()
     if not text or not text.strip():
         raise click.UsageError("give the note as TEXT, '-' for standard input, or --edit")
     rec = notebook.note(tracking.repository(), run, text.strip())
-    click.echo(f"noted on {rec.name} ({rec.id[:8]})")
+    _echo(f"noted on {rec.name} ({rec.id[:8]})")
 
 
 @cli.command()
@@ -299,7 +307,7 @@ def conclude(run: str, text: str, verdict: str) -> None:
     from . import notebook
 
     rec = notebook.conclude(tracking.repository(), run, verdict, text)
-    click.echo(f"{rec.name}: {verdict}")
+    _echo(f"{rec.name}: {verdict}")
 
 
 @cli.command()
@@ -310,7 +318,7 @@ def tag(run: str, tags: tuple[str, ...]) -> None:
     from . import notebook
 
     rec = notebook.tag(tracking.repository(), run, _pairs(tags))
-    click.echo(f"tagged {rec.name}: " + ", ".join(f"{k}={v}" for k, v in rec.tags.items()))
+    _echo(f"tagged {rec.name}: " + ", ".join(f"{k}={v}" for k, v in rec.tags.items()))
 
 
 @cli.command()
@@ -321,7 +329,7 @@ def untag(run: str, keys: tuple[str, ...]) -> None:
     from . import notebook
 
     rec = notebook.untag(tracking.repository(), run, list(keys))
-    click.echo(f"untagged {rec.name}: {', '.join(keys)}")
+    _echo(f"untagged {rec.name}: {', '.join(keys)}")
 
 
 @cli.command()
@@ -332,7 +340,7 @@ def rename(run: str, new_name: str) -> None:
     from . import notebook
 
     rec = notebook.rename(tracking.repository(), run, new_name)
-    click.echo(f"renamed {rec.id[:8]} to {rec.name}")
+    _echo(f"renamed {rec.id[:8]} to {rec.name}")
 
 
 @cli.command()
@@ -342,7 +350,7 @@ def delete(run: str) -> None:
     from . import notebook
 
     rec = notebook.set_deleted(tracking.repository(), run, True)
-    click.echo(f"deleted {rec.name} ({rec.id[:8]}); `labbook restore {rec.id[:8]}` undoes it")
+    _echo(f"deleted {rec.name} ({rec.id[:8]}); `labbook restore {rec.id[:8]}` undoes it")
 
 
 @cli.command()
@@ -352,7 +360,7 @@ def restore(run: str) -> None:
     from . import notebook
 
     rec = notebook.set_deleted(tracking.repository(), run, False)
-    click.echo(f"restored {rec.name} ({rec.id[:8]})")
+    _echo(f"restored {rec.name} ({rec.id[:8]})")
 
 
 @cli.command()
@@ -363,7 +371,7 @@ def describe(experiment: str, question: str) -> None:
     from . import notebook
 
     exp = notebook.describe(tracking.repository(), experiment, question)
-    click.echo(f"{exp.name}: {exp.description}")
+    _echo(f"{exp.name}: {exp.description}")
 
 
 @cli.group()
@@ -379,7 +387,7 @@ def experiment_create(name: str, description: str | None) -> None:
     from . import notebook
 
     exp = notebook.create_experiment(tracking.repository(), name, description)
-    click.echo(f"created experiment {exp.name}")
+    _echo(f"created experiment {exp.name}")
 
 
 @experiment.command("metric")
@@ -399,7 +407,7 @@ def experiment_metric(experiment_name: str, metric: str, goal: str | None, summa
     said = [f"goal {spec.goal}" if spec.goal else "no goal",
             f"summary {spec.summary}" if spec.summary else "",
             f"x axis {spec.step_metric}" if spec.step_metric else "", "key metric" if spec.key else ""]
-    click.echo(f"{experiment_name}: {metric} — " + ", ".join(part for part in said if part))
+    _echo(f"{experiment_name}: {metric} — " + ", ".join(part for part in said if part))
 
 
 @experiment.command("rename")
@@ -410,7 +418,7 @@ def experiment_rename(name: str, new_name: str) -> None:
     from . import notebook
 
     exp = notebook.rename_experiment(tracking.repository(), name, new_name)
-    click.echo(f"renamed experiment {name} to {exp.name}")
+    _echo(f"renamed experiment {name} to {exp.name}")
 
 
 @cli.command("run", context_settings={"ignore_unknown_options": True,
@@ -432,7 +440,7 @@ def run_command(experiment, name, hypothesis, params, tags, metrics_file, log_by
                                    hypothesis=hypothesis, params=params, tags=tags,
                                    metrics_file=metrics_file, log_bytes=log_bytes)
     why = f": {outcome.launch_error}" if outcome.launch_error else ""
-    click.echo(f"labbook: run {outcome.run_id[:8]} ({outcome.name}) {outcome.status}, "
+    _echo(f"labbook: run {outcome.run_id[:8]} ({outcome.name}) {outcome.status}, "
                f"exit status {outcome.exit_status}{why}", err=True)
     sys.exit(outcome.exit_status)
 
@@ -442,7 +450,7 @@ def run_command(experiment, name, hypothesis, params, tags, metrics_file, log_by
 def artifacts(run: str) -> None:
     """List a run's artifacts: path, size, where the bytes are, and whether they match their sha256."""
     for item in tracking.list_artifacts(run):
-        click.echo(f"{item.path}\t{item.size}\t{item.location}\t{item.verified}")
+        _echo(f"{item.path}\t{item.size}\t{item.location}\t{item.verified}")
 
 
 @cli.command("get")
@@ -453,7 +461,7 @@ def artifacts(run: str) -> None:
 def get_command(run: str, path: str, dest: str | None, force: bool) -> None:
     """Restore artifact PATH of RUN (or every artifact under a folder PATH), checked by sha256."""
     for written in tracking.get_artifacts(run, path, dest, force):
-        click.echo(str(written))
+        _echo(str(written))
 
 
 @cli.command("reproduce")
@@ -464,7 +472,7 @@ def reproduce_command(run: str, rtol: float) -> None:
     """Re-run RUN's command on its code (a temporary worktree) and compare the metrics."""
     result = tracking.reproduce(run, rtol)
     for line in result.lines():
-        click.echo(line)
+        _echo(line)
     sys.exit(result.exit_status)
 
 
@@ -474,7 +482,7 @@ def fsck_command(do_recover: bool) -> None:
     """Check the notebook: records parse, artifacts match their sha256, no dead RUNNING runs."""
     report = tracking.fsck(do_recover)
     for line in report.lines():
-        click.echo(line)
+        _echo(line)
     sys.exit(0 if report.ok else 1)
 
 
@@ -492,7 +500,7 @@ def log_command(rev_range: str, metric: str | None, maximise: bool, minimise: bo
     from . import display  # pandas loads only for the commands that read runs
 
     frame = tracking.code_log(rev_range, metric, _mode(maximise, minimise), limit)
-    click.echo(display.render_frame(frame, fmt, _width()), nl=False)
+    _echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
 @cli.group("import")
@@ -506,7 +514,7 @@ def import_mlflow(source: str) -> None:
     """Import every experiment and run of SOURCE: an mlruns folder or a database URI (sqlite:///mlflow.db)."""
     summary = tracking.import_mlflow(source, _progress("importing runs"))
     for line in summary.lines():
-        click.echo(line)
+        _echo(line)
 
 
 def main() -> None:

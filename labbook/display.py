@@ -10,6 +10,7 @@ import fnmatch
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,11 +23,14 @@ from rich.text import Text
 from .errors import InvalidValue
 from .goals import MAXIMIZE, MINIMIZE, NO_GOAL, Goal, goals_of, key_metrics
 from .record import MetricSpec, MetricSummary, RunRecord
+from .validation import escape_controls
 
 FORMATS = ("table", "csv", "json", "markdown")
 DEFAULT_LS_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "verdict"]
 DEFAULT_METRICS = 4
 _SPARKS = "▁▂▃▄▅▆▇█"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
 def select_columns(frame: pd.DataFrame, patterns: Sequence[str] | None) -> pd.DataFrame:
@@ -75,10 +79,10 @@ def ls_table(frame: pd.DataFrame, width: int, specs: Mapping[str, MetricSpec] | 
             lambda v: v.strftime(form) if isinstance(v, pd.Timestamp) else v)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in chosen:
-        table.add_column(_header(column, goals), justify="right" if _numeric(column) else "left",
+        table.add_column(Text(_header(column, goals)), justify="right" if _numeric(column) else "left",
                          overflow="ellipsis", no_wrap=True, width=sizes[column])
     for row in shown.itertuples(index=False):
-        table.add_row(*(cell(v) for v in row))
+        table.add_row(*(_text(v) for v in row))
     return _to_text(table, max(_total(sizes), 1) if wide else width)
 
 
@@ -116,10 +120,10 @@ def experiments_table(frame: pd.DataFrame, width: int) -> str:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in chosen:
         numeric = column == "runs" or column.startswith("best ")
-        table.add_column(column, justify="right" if numeric else "left", overflow="ellipsis",
+        table.add_column(Text(cell(column)), justify="right" if numeric else "left", overflow="ellipsis",
                          no_wrap=True, width=sizes[column])
     for i in range(len(shown)):
-        table.add_row(*(texts[c].iloc[i] for c in chosen))
+        table.add_row(*(Text(texts[c].iloc[i]) for c in chosen))
     return _to_text(table, width)
 
 
@@ -174,7 +178,8 @@ def _natural_width(frame: pd.DataFrame, column: str, goals: Mapping[str, Goal], 
 
 
 def cell(value: Any) -> str:
-    """One value as table text: missing is blank, a logged NaN is 'NaN'."""
+    """One value as table text, on one line, control characters escaped: missing is blank,
+    a logged NaN is 'NaN'."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, float) and math.isnan(value):
@@ -183,7 +188,31 @@ def cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return escape_controls(str(value), keep="")
+
+
+def _text(value: Any) -> Text:
+    """A table cell rich shows as it is: no markup (``[bold]``), no emoji codes."""
+    return Text(cell(value))
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells a spreadsheet would run as a formula (starting
+    with =, +, -, @, tab or CR, and not a plain number such as ``-0.5``) start with ``'``.
+    Numbers stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            values = [_neutralised(v) for v in out[column]]
+            out[column] = pd.Series(values, index=out.index, dtype=object)  # 3 stays 3, not 3.0
+    return out
+
+
+def _neutralised(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
 
 
 def plain(value: Any) -> Any:
@@ -211,14 +240,14 @@ def render_frame(frame: pd.DataFrame, fmt: str, width: int | None = None, short_
                 for row in frame.itertuples(index=False)]
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return csv_safe(frame).to_csv(index=False)
     shown = frame.copy()
     if short_ids:
         for column in ("run_id", "parent_run_id"):
             if column in shown.columns:
                 shown[column] = shown[column].map(lambda v: v[:8] if isinstance(v, str) else v)
     if fmt == "markdown":
-        lines = ["| " + " | ".join(shown.columns) + " |",
+        lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
                  "|" + "|".join("---" for _ in shown.columns) + "|"]
         lines += ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
                   for row in shown.itertuples(index=False)]
@@ -226,10 +255,10 @@ def render_frame(frame: pd.DataFrame, fmt: str, width: int | None = None, short_
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in shown.columns:
         numeric = column.startswith("metrics.") or column == "duration"
-        table.add_column(column, justify="right" if numeric else "left", overflow="ellipsis",
-                         no_wrap=True)
+        table.add_column(_text(column), justify="right" if numeric else "left",
+                         overflow="ellipsis", no_wrap=True)
     for row in shown.itertuples(index=False):
-        table.add_row(*(cell(v) for v in row))
+        table.add_row(*(_text(v) for v in row))
     return _to_text(table, width)
 
 
@@ -272,7 +301,7 @@ def render_children(metric: str | None, children: pd.DataFrame) -> str:
 def render_run(rec: RunRecord, experiment: str,
                history: dict[str, list[float]], width: int | None = None) -> str:
     """Everything about one run, as a reader wants it on a terminal."""
-    out = [f"{rec.name}  ({rec.id})", ""]
+    out = [f"{cell(rec.name)}  ({cell(rec.id)})", ""]
     fields = [("experiment", experiment), ("status", rec.status), ("started", rec.start_time),
               ("ended", rec.end_time or ""), ("user", rec.user or ""), ("host", rec.host or ""),
               ("parent", rec.parent or ""), ("command", " ".join(rec.command)),
@@ -280,7 +309,7 @@ def render_run(rec: RunRecord, experiment: str,
               ("platform", rec.environment.platform or "")]
     if rec.error:
         fields.append(("error", rec.error))
-    out += [f"  {name:<11}{value}" for name, value in fields if value]
+    out += [f"  {name:<11}{cell(value)}" for name, value in fields if value]
     if rec.hypothesis:
         out += ["", "hypothesis", _indent(rec.hypothesis)]
     for title, mapping in (("params", rec.params), ("tags", rec.tags)):
@@ -364,9 +393,11 @@ def render_compare(records: list[RunRecord], goals: Mapping[str, Goal], width: i
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("", no_wrap=True, overflow="ellipsis", width=label_width)
     for rec in records:
-        table.add_column(f"{rec.name}\n{rec.id[:8]}", overflow="fold", max_width=max(share, 8))
+        table.add_column(Text(f"{cell(rec.name)}\n{cell(rec.id[:8])}"), overflow="fold",
+                         max_width=max(share, 8))
     for label, values in zip(labels, rows, strict=True):
-        table.add_row(Text(label, style="bold") if label in ("status", "verdict") else label, *values)
+        table.add_row(Text(label, style="bold") if label in ("status", "verdict") else Text(cell(label)),
+                      *(Text(v) for v in values))
     legend = "★ best value by the metric's goal (↑ higher, ↓ lower is better)"
     if inferred:
         legend += "\n~ goal guessed from the name; declare it: labbook experiment metric EXP KEY --goal max"

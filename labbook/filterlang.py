@@ -45,6 +45,7 @@ ATTRIBUTES = {
     "user_id": "user", "artifact_uri": "artifact_uri",
     "hypothesis": "hypothesis", "verdict": "verdict",
 }
+MAX_DEPTH = 100  # parentheses and NOTs one inside another; deeper is a FilterSyntaxError
 KEYWORDS = {"and", "or", "not", "like", "ilike", "in", "is", "null", "asc", "desc"}
 
 _TOKEN = re.compile(r"""
@@ -153,6 +154,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.tokens[self.index]
@@ -191,16 +193,29 @@ class _Parser:
 
     def not_expr(self) -> object:
         if self.at_keyword("not"):
+            self.enter()
             self.take()
-            return Not(self.not_expr())
+            negated = Not(self.not_expr())
+            self.depth -= 1
+            return negated
         if self.peek().kind == "punct" and self.peek().value == "(":
+            self.enter()
             self.take()
             inner = self.expr()
             if self.peek().value != ")" or self.peek().kind != "punct":
                 raise self.fail("')'")
             self.take()
+            self.depth -= 1
             return inner
         return self.comparison()
+
+    def enter(self) -> None:
+        """One level deeper into parentheses or NOTs, refused past MAX_DEPTH (never a
+        RecursionError)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(self.text, self.peek().pos, f"the filter nests parentheses and NOTs "
+                         f"more than {MAX_DEPTH} deep; allowed: up to {MAX_DEPTH}")
 
     def identifier(self) -> Column:
         token = self.peek()
@@ -292,5 +307,7 @@ class _Parser:
 
 
 def _error(text: str, pos: int, message: str) -> FilterSyntaxError:
+    start = max(0, pos - 60) if len(text) > 120 else 0  # a long filter: the part around pos
+    shown = text[start:start + 120]
     return FilterSyntaxError(f"filter syntax error at column {pos + 1}: {message}\n"
-                             f"  {text}\n  {' ' * pos}^", column=pos + 1)
+                             f"  {shown}\n  {' ' * (pos - start)}^", column=pos + 1)

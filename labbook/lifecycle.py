@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import provenance, record
+from . import provenance, record, validation
 from .errors import AmbiguousRun, FormatError, InvalidValue, RunNotFound
 from .journal import Journal, Orphan, orphans
 from .record import Environment, RunRecord
@@ -31,10 +31,13 @@ def start(repo: Repository, *, experiment: str, name: str | None = None,
     """Start a new live run in ``experiment`` (created if missing) and commit its start;
     ``command`` replaces this process's command line (redacted here); ``start_time`` (ISO
     UTC, default now) is for runs whose start a caller gives, as MLflow's create_run."""
+    if name:  # None or "" take the default name
+        validation.check_name(name, "run name")
+    if hypothesis is not None:
+        validation.check_text(hypothesis, "hypothesis", validation.MAX_TEXT_BYTES)
+    tags = validation.checked_tags(tags) if tags else None  # refused before the run exists
     exp = repo.ensure_experiment(experiment)
     rid = run_id or new_run_id()
-    if hypothesis is not None and not isinstance(hypothesis, str):
-        raise InvalidValue(f"a hypothesis is text, got {type(hypothesis).__name__}")
     code, diff = provenance.code_provenance(repo.git, repo.config)
     python, platform_name = provenance.python_and_platform()
     env_path, env_bytes = record.environment_yaml(provenance.installed_packages())

@@ -33,7 +33,9 @@ def _edit_run(repo: Repository, run: str, change: Callable[[RunRecord], str]) ->
         rec = record.run_from_yaml(data, path)
         subject[:] = [change(rec)]
         result[:] = [rec]
-        return {path: record.run_to_yaml(rec)}
+        out = record.run_to_yaml(rec)
+        validation.check_record_size(len(out), f"{run_id[:8]} ({rec.name})")
+        return {path: out}
 
     repo.commit(edit, lambda: subject[0])
     return result[0]
@@ -43,6 +45,7 @@ def note(repo: Repository, run: str, text: str) -> RunRecord:
     """Append a timestamped, authored markdown note to a run."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidValue("a note needs some text")
+    validation.note_text(text)
 
     def change(rec: RunRecord) -> str:
         rec.notes.append(Note(time=record.utc_now(), author=repo.identity[0], text=text))
@@ -54,6 +57,7 @@ def note(repo: Repository, run: str, text: str) -> RunRecord:
 def conclude(repo: Repository, run: str, verdict: str, text: str) -> RunRecord:
     """Record the verdict on a run's hypothesis: supported, refuted or inconclusive."""
     verdict = validation.verdict_value(verdict)
+    validation.note_text(text, "conclusion")
 
     def change(rec: RunRecord) -> str:
         rec.conclusion = Conclusion(verdict=verdict, text=text, time=record.utc_now())
@@ -65,7 +69,7 @@ def conclude(repo: Repository, run: str, verdict: str, text: str) -> RunRecord:
 
 def tag(repo: Repository, run: str, tags: Mapping[str, str]) -> RunRecord:
     """Set tags on a run."""
-    checked = {validation.check_key(k, "tag"): str(v) for k, v in tags.items()}
+    checked = {validation.check_key(k, "tag"): validation.tag_value(k, v) for k, v in tags.items()}
     if not checked:
         raise InvalidValue("give at least one tag as KEY=VALUE")
 
@@ -92,8 +96,7 @@ def untag(repo: Repository, run: str, keys: list[str]) -> RunRecord:
 
 def rename(repo: Repository, run: str, new_name: str) -> RunRecord:
     """Give a run a new name (its id never changes)."""
-    if not isinstance(new_name, str) or not new_name.strip():
-        raise InvalidValue(f"run name {new_name!r} is empty")
+    validation.check_name(new_name, "run name")
 
     def change(rec: RunRecord) -> str:
         old, rec.name = rec.name, new_name
@@ -166,8 +169,7 @@ def describe(repo: Repository, experiment: str, description: str) -> ExperimentR
 
 def create_experiment(repo: Repository, name: str, description: str | None) -> ExperimentRecord:
     """Create an experiment (an error if one of that name exists)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidValue(f"experiment name {name!r} is empty")
+    validation.check_name(name, "experiment name")
     if repo.experiment_named(name) is not None:
         raise InvalidValue(f"experiment {name!r} exists already")
     return repo.ensure_experiment(name, description)
@@ -175,8 +177,7 @@ def create_experiment(repo: Repository, name: str, description: str | None) -> E
 
 def rename_experiment(repo: Repository, experiment: str, new_name: str) -> ExperimentRecord:
     """Rename an experiment; its runs follow (they point at its file, which keeps its slug)."""
-    if not isinstance(new_name, str) or not new_name.strip():
-        raise InvalidValue(f"experiment name {new_name!r} is empty")
+    validation.check_name(new_name, "experiment name")
     slug = _existing_slug(repo, experiment)
     taken = _slug_for_name(repo, new_name)
     if taken is not None and taken != slug:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .gitcmd import Git
 from .record import Code
+from .validation import storable_text
 
 REDACTED = "***"
 _SECRET_NAME = re.compile(
@@ -46,7 +47,7 @@ def redact_command(argv: list[str]) -> list[str]:
     """The command line with values of secret-looking options replaced by ***."""
     out: list[str] = []
     hide_next = False
-    for arg in argv:
+    for arg in map(storable_text, argv):
         if hide_next:
             out.append(REDACTED)
             hide_next = False

@@ -16,7 +16,6 @@ IN (as in SQL); ``IS NULL`` finds it. ``NOT`` negates the whole test.
 from __future__ import annotations
 
 import logging
-import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -337,9 +336,10 @@ def _compare(node: Comparison, frame: pd.DataFrame) -> np.ndarray:
     if node.op == "null":
         return present if node.negated else ~present
     if node.op in ("like", "ilike"):
-        pattern = _like_regex(str(node.value), node.op == "ilike")
+        pattern = str(node.value)
         texts = _as_text(values)
-        hit = np.array([t is not None and pattern.fullmatch(t) is not None for t in texts], dtype=bool)
+        hit = np.array([t is not None and like(pattern, t, node.op == "ilike") for t in texts],
+                       dtype=bool)
     elif node.op == "in":
         hit = np.zeros(len(frame), dtype=bool)
         for literal in node.value:  # type: ignore[union-attr]
@@ -443,9 +443,28 @@ def _apply(op: str, left: Any, right: Any) -> Any:
     raise InvalidValue(f"unknown comparison {op!r}")
 
 
-def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    parts = [".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern]
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def like(pattern: str, text: str, ignore_case: bool = False) -> bool:
+    """SQL LIKE: ``%`` any run of characters, ``_`` one character, the rest literal.
+
+    Matched by one scan that only ever goes back to the last ``%`` (time at most
+    len(pattern) × len(text)), never a backtracking regex: ``'%a%a%a…%b'`` against a
+    long text of ``a`` s takes milliseconds, not hours.
+    """
+    if ignore_case:
+        pattern, text = pattern.lower(), text.lower()
+    p = t = 0
+    star, resume = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] == "%":
+            star, resume, p = p, t, p + 1
+        elif p < len(pattern) and (pattern[p] == "_" or pattern[p] == text[t]):
+            p, t = p + 1, t + 1
+        elif star >= 0:
+            resume += 1
+            p, t = star + 1, resume
+        else:
+            return False
+    return all(ch == "%" for ch in pattern[p:])
 
 
 # -- histories ----------------------------------------------------------------
@@ -567,8 +586,10 @@ def code_differences(repo: Repository, a: record.RunRecord, b: record.RunRecord
 
 def export_runs(frame: pd.DataFrame, fmt: str, path: str) -> None:
     """Write runs to a file as csv, json (records) or parquet."""
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
+    if fmt == "csv":  # formula-looking text cells neutralised; CRLF lines (RFC 4180), so
+        from .display import csv_safe  # a cell holding a CR or LF is always quoted
+
+        csv_safe(frame).to_csv(path, index=False, lineterminator="\r\n")
     elif fmt == "json":
         frame.to_json(path, orient="records", date_format="iso", indent=2)
     elif fmt == "parquet":

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, validation
 from .artifacts import open_store
 from .errors import FormatError, InvalidValue, LabbookError
 from .gitcmd import Git, discover
@@ -42,6 +42,7 @@ from .record import (
     experiment_to_yaml,
     header_yaml,
     legacy_experiment_slug,
+    slug_problem,
     utc_now,
 )
 from .store import BranchStore, Edit, Snapshot, identity_from
@@ -183,7 +184,7 @@ class Repository:
                     continue
                 if found.name == name:
                     return found
-        return None
+        return _renamed_to(snapshot, name)
 
     def ensure_experiment(self, name: str, description: str | None = None) -> ExperimentRecord:
         """Create the experiment if missing; update its description when one is given.
@@ -192,6 +193,9 @@ class Repository:
         holds that file (a renamed one, or a name hashing alike), a second slug with a longer
         hash is used, and if that too is taken the name is refused: two experiments never
         share a file."""
+        validation.check_name(name, "experiment name")
+        if description is not None:
+            validation.check_text(description, "description", validation.MAX_TEXT_BYTES)
         existing = self.experiment_named(name)
         slug = existing.slug if existing is not None else experiment_slug(name)
         if slug in self._known_experiments and description is None:
@@ -293,6 +297,22 @@ def _candidate_slugs(name: str) -> list[str]:
     """Where an experiment called ``name`` may be: its slug, its second slug, the slug
     versions before 0.2 gave it."""
     return list(dict.fromkeys([experiment_slug(name), _second_slug(name), legacy_experiment_slug(name)]))
+
+
+def _renamed_to(snapshot: Snapshot, name: str) -> ExperimentRecord | None:
+    """An experiment renamed to ``name`` (a rename keeps the file, so its slug is another
+    name's): found by reading every experiment file."""
+    for entry in snapshot.list("experiments"):
+        other = entry.name.removesuffix(".yaml")
+        if entry.name.endswith(".yaml") and slug_problem(other) is None:
+            found = snapshot.read(experiment_path(other))
+            try:
+                exp = experiment_from_yaml(found, other) if found is not None else None
+            except FormatError:
+                continue  # a broken file is fsck's to report; it is not this experiment
+            if exp is not None and exp.name == name:
+                return exp
+    return None
 
 
 def open_repository(path: str | os.PathLike[str] | None = None) -> Repository:

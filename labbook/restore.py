@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import lifecycle, record
+from . import lifecycle, record, validation
 from .artifacts import hash_stream
-from .errors import ArtifactError
+from .errors import ArtifactError, InvalidValue
 from .record import Artifact
 from .repository import Repository
 from .store import Snapshot
@@ -77,6 +77,7 @@ def get_artifacts(repo: Repository, run: str, path: str, dest: str | None = None
     wanted = path.strip("/")
     exact = [a for a in rec.artifacts if a.path == wanted]
     if exact:
+        _check_restorable([exact[0].path])
         name = wanted.rsplit("/", 1)[-1]
         target = Path(dest) if dest is not None else Path(name)
         if target.is_dir() and not target.is_symlink():
@@ -89,6 +90,7 @@ def get_artifacts(repo: Repository, run: str, path: str, dest: str | None = None
         known = ", ".join(a.path for a in rec.artifacts[:10]) or "none"
         raise ArtifactError(f"run {rec.id[:8]} ({rec.name}) has no artifact {path!r} "
                             f"(its artifacts: {known})")
+    _check_restorable([a.path for a in under])  # every path, before any file is written
     root = Path(dest) if dest is not None else Path(wanted.rsplit("/", 1)[-1] if prefix else ".")
     if root.is_symlink():
         raise ArtifactError(f"{root} is a link; refusing to write through it")
@@ -98,6 +100,22 @@ def get_artifacts(repo: Repository, run: str, path: str, dest: str | None = None
         _restore(repo, snapshot, rec.id, pointer, target, root, force)
         written.append(target)
     return written
+
+
+def _check_restorable(paths: list[str]) -> None:
+    """Refuse pointer paths (from a record anyone may have edited) that could leave the
+    destination or clash there: absolute, empty, '.'/'..' segments, backslashes, NUL, or two
+    paths that are one file once case is folded, or a file and a folder."""
+    for path in paths:
+        parts = path.split("/") if isinstance(path, str) else [""]
+        if (not isinstance(path, str) or "\x00" in path or "\\" in path or path.startswith("/")
+                or any(part in ("", ".", "..") for part in parts)):
+            raise ArtifactError(f"artifact path {path!r} in the record is not a plain relative "
+                                "path; refusing to restore (nothing was written)")
+    try:
+        validation.check_collisions([], paths)
+    except InvalidValue as exc:
+        raise ArtifactError(f"{exc}; restore them one by one with -o (nothing was written)") from exc
 
 
 def _safe_target(target: Path, root: Path) -> Path:

@@ -8,7 +8,9 @@ holds exactly what was logged.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import logging
 import math
 import os
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import merge, record, validation
-from .artifacts import files_under, regular_file, sha256_file
+from .artifacts import files_under, followed_links_stay_inside, regular_file, sha256_file
 from .errors import AccessDenied, ArtifactError, InvalidValue, ParamConflict, StorageError
 from .journal import Journal
 from .record import Artifact, Conclusion, MetricSummary, Note, RunRecord
@@ -55,6 +57,7 @@ class Run:
         self._next_checkpoint = math.inf
         self._committed: bytes | None = None  # run.yaml as this process last committed it
         self._base: RunRecord | None = None  # the record this process started from, when folding
+        self._size_guess = 0  # bytes run.yaml may have reached since the last commit (an upper bound)
         self.on_end: Callable[[Run], None] | None = None
         self.on_detach: Callable[[Run], None] | None = None
         self.attached = False  # a child of `labbook run`: exiting detaches, never ends
@@ -166,16 +169,12 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several params; nested dicts are flattened with dots."""
         self._require_active()
-        flat = validation.flatten_params(params)
-        checked = {}
-        for key, value in flat.items():
-            validation.check_key(key, "param")
-            value = validation.param_value(key, value)
+        checked = validation.checked_params(params)
+        for key, value in checked.items():
             if key in self.record.params and not _same(self.record.params[key], value):
                 raise ParamConflict(
-                    f"param {key!r} was logged as {self.record.params[key]!r}; it cannot change "
-                    f"to {value!r} (params are write-once: log a new run, or use a tag)")
-            checked[key] = value
+                    f"param {key!r} was logged as {self.record.params[key]!r:.200}; it cannot "
+                    f"change to {value!r:.200} (params are write-once: log a new run, or use a tag)")
         self._log({"e": "p", "d": checked})
 
     def log_metric(self, key: str, value: Any, step: int | None = None,
@@ -186,6 +185,8 @@ class Run:
                 self._require_active()
             validation.check_key(key, "metric")
             value = validation.metric_value(key, value)
+            if key not in self.record.metrics:
+                self._make_room(_metric_cost(key))
             if step is None:
                 summary = self.record.metrics.get(key)
                 step = summary.step + 1 if summary is not None else 0
@@ -211,6 +212,8 @@ class Run:
                 validation.check_key(key, "metric")
                 value = validation.metric_value(key, value)
                 summary = self.record.metrics.get(key)
+                if summary is None:
+                    self._make_room(_metric_cost(key))
                 key_step = fixed if fixed is not None else (summary.step + 1 if summary else 0)
                 rows.append([key, value, key_step])
             event = {"e": "ms", "d": rows, "t": ts}
@@ -225,20 +228,14 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set several tags."""
         self._require_active()
-        checked = {}
-        for key, value in tags.items():
-            validation.check_key(key, "tag")
-            if value is None or not isinstance(value, str | int | float | bool):
-                raise InvalidValue(f"tag {key!r} has the value {value!r:.60}; "
-                                   "allowed: a string, number or bool")
-            checked[key] = value if isinstance(value, str) else str(value)
-        self._log({"e": "t", "d": checked})
+        self._log({"e": "t", "d": validation.checked_tags(tags)})
 
     def note(self, text: str) -> None:
         """Append a timestamped markdown note, committed at once."""
         self._require_active()
         if not isinstance(text, str) or not text.strip():
-            raise InvalidValue(f"a note needs some text, got {text!r}")
+            raise InvalidValue(f"a note needs some text, got {text!r:.60}")
+        validation.note_text(text)
         entry = Note(time=record.utc_now(), author=self.repo.identity[0], text=text)
         self._log({"e": "n", "n": record.to_plain(entry)})
         self._commit(f"note on {self.name}: {_first_line(text)}")
@@ -247,8 +244,7 @@ class Run:
         """Record the verdict on the hypothesis (supported/refuted/inconclusive), committed at once."""
         self._require_active()
         verdict = validation.verdict_value(verdict)
-        if not isinstance(text, str):
-            raise InvalidValue(f"a conclusion's text is a string, got {type(text).__name__}")
+        validation.note_text(text, "conclusion")
         entry = Conclusion(verdict=verdict, text=text, time=record.utc_now())
         self._log({"e": "c", "c": record.to_plain(entry)})
         tail = f" — {_first_line(text)}" if text.strip() else ""
@@ -268,8 +264,18 @@ class Run:
             name = f"{validation.artifact_path(artifact_path)}/{source.name}"
         else:
             name = _default_artifact_name(Path(local_path))
+        return self.store_as(source, name)
+
+    def store_as(self, source: Path, name: str) -> Artifact:
+        """Store the file ``source`` as artifact ``name``, after the checks every artifact
+        passes: the path rule, no case collision, no link leading out of the repository.
+        What it writes stays reachable until the run commits (refs/labbook/pending)."""
+        self._require_active()
+        followed_links_stay_inside(source, self.repo.git.toplevel)
+        name = validation.artifact_path(name)
+        self._check_collisions([name])
         try:
-            return self._store_artifact(source, validation.artifact_path(name))
+            return self._store_artifact(source, name)
         finally:
             self._keep_pending()
 
@@ -278,12 +284,18 @@ class Run:
         """Store every file under a folder, keeping their relative paths."""
         self._require_active()
         prefix = validation.artifact_path(artifact_path) + "/" if artifact_path else ""
-        found = list(files_under(local_dir))
+        followed_links_stay_inside(Path(local_dir), self.repo.git.toplevel)
+        found = [(path, validation.artifact_path(prefix + rel)) for path, rel in files_under(local_dir)]
+        self._check_collisions([name for _, name in found])  # all refused before any is stored
         try:
-            return [self._store_artifact(path, validation.artifact_path(prefix + rel))
-                    for path, rel in found]
+            return [self._store_artifact(path, name) for path, name in found]
         finally:
             self._keep_pending()
+
+    def _check_collisions(self, names: list[str]) -> None:
+        fresh = set(names)
+        validation.check_collisions([a.path for a in self.record.artifacts if a.path not in fresh],
+                                    names)
 
     def _store_artifact(self, source: Path, name: str) -> Artifact:
         size = source.stat().st_size
@@ -399,9 +411,31 @@ class Run:
             event["w"] = _now_ms()
         with self._lock:
             assert self._journal is not None
+            if event["e"] not in ("ms", "end"):  # new metric keys made room as they were checked
+                self._make_room(3 * len(json.dumps(event, default=str)) + 512, event)
             self._journal.append(event)
             self._apply(event)
             self._tick()
+
+    def _make_room(self, cost: int, event: dict[str, Any] | None = None) -> None:
+        """Refuse a change that would take run.yaml over validation.MAX_RECORD_BYTES.
+
+        A cheap upper bound is kept between commits; only near the cap is the record
+        serialised with the change applied (then put back), to measure it exactly.
+        """
+        if self._size_guess + cost <= validation.MAX_RECORD_BYTES:
+            self._size_guess += cost
+            return
+        kept, files, dirty = self.record, self._extra_files, self._history_dirty
+        self.record, self._extra_files = copy.deepcopy(kept), dict(files)  # a scratch copy
+        try:
+            if event is not None:
+                self._apply(event)
+            size = len(record.run_to_yaml(self.record)) + (0 if event is not None else cost)
+        finally:
+            self.record, self._extra_files, self._history_dirty = kept, files, dirty
+        validation.check_record_size(size, f"{self.id[:8]} ({self.name})")
+        self._size_guess = size
 
     def _tick(self) -> None:
         """Flush the journal about once a second and checkpoint when due. The call that got
@@ -458,7 +492,10 @@ class Run:
     def _changes(self) -> dict[str, bytes | Blob | None]:
         rid = self.id
         changes: dict[str, bytes | Blob | None] = dict(self._extra_files)
-        changes[record.run_path(rid)] = record.run_to_yaml(self.record)
+        data = record.run_to_yaml(self.record)
+        validation.check_record_size(len(data), f"{rid[:8]} ({self.name})")
+        self._size_guess = len(data)
+        changes[record.run_path(rid)] = data
         if self._history_dirty:
             changes[record.history_path(rid)] = record.history_to_tsv(self.history)
         return changes
@@ -504,6 +541,11 @@ class Run:
         self.record = merged
 
 
+def _metric_cost(key: str) -> int:
+    """An upper bound of the bytes a new metric's summary adds to run.yaml."""
+    return 4 * len(key.encode("utf-8", "replace")) + 400
+
+
 def _same(old: Any, new: Any) -> bool:
     if isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
         return True
@@ -536,7 +578,7 @@ def error_summary(exc: BaseException | None) -> str:
     """One line naming an exception and its message (kept short for the record)."""
     if exc is None:
         return "unknown error"
-    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    text = validation.storable_text(f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
     return text if len(text) <= 1000 else text[:999] + "…"
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import journal, lifecycle, record
+from . import journal, lifecycle, record, validation
 from .errors import FormatError, InvalidValue, LabbookError
 from .repository import Repository
 from .run import Run
@@ -126,6 +126,7 @@ def run_command(repo: Repository, command: list[str], *, experiment: str, name: 
     if not command:
         raise InvalidValue("no command to run: give it after --, e.g. labbook run -- python train.py")
     params = dict(params or {})
+    validation.checked_params(params)  # a bad param is refused before the run exists
     tags = dict(tags or {})
     if metrics_file is not None:
         tags[METRICS_FILE_TAG] = metrics_file

@@ -28,6 +28,7 @@ from .errors import InvalidValue, NoActiveRun
 from .record import DEFAULT_EXPERIMENT, METRIC_SUMMARIES, Artifact, ExperimentRecord, MetricSpec
 from .repository import Repository, open_repository
 from .run import Run, error_summary
+from .validation import escape_controls
 
 if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stays light
     import pandas as pd
@@ -62,7 +63,7 @@ class _State:
                 self.recovered = lifecycle.recover(self.repo)
                 for run in self.recovered:
                     _log.warning("labbook: run %s (%s) had no live process; committed it as %s "
-                                 "from its journal", run.id[:8], run.name, run.status)
+                                 "from its journal", run.id[:8], escape_controls(run.name), run.status)
             return self.repo
 
     @property
@@ -165,8 +166,8 @@ def _end_open_runs(status: str, error: str | None, exc: BaseException | None = N
             else:
                 run.end(status, error=error)
         except Exception as exc:
-            print(f"labbook: could not end run {run.id[:8]}: {exc}; `labbook recover` will "
-                  "commit it from its journal", file=sys.stderr)
+            print(f"labbook: could not end run {run.id[:8]}: {escape_controls(str(exc))}; "
+                  "`labbook recover` will commit it from its journal", file=sys.stderr)
 
 
 def _active() -> Run:
@@ -231,8 +232,6 @@ def set_repository(path: str | os.PathLike[str] | None) -> None:
 
 def set_experiment(name: str, description: str | None = None) -> ExperimentRecord:
     """Make ``name`` the experiment of the next runs (created on the branch if new)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidValue(f"experiment name {name!r} is empty")
     exp = _state.repository().ensure_experiment(name, description)
     _state.experiment = name
     return exp

@@ -55,8 +55,9 @@ def make_notebook(repo: Path) -> dict[str, str]:
 def _evil_runs(repo: Path) -> dict[str, str]:
     ids = {}
     for n, payload in enumerate(PAYLOADS):
-        labbook.set_experiment(f"exp {payload}", f"question {payload}")
-        with labbook.start_run(f"run {n} {payload}", hypothesis=payload, tags={"t": payload}) as run:
+        one_line = payload.replace("\n", " ")  # names are one line (docs/FORMAT.md, Limits)
+        labbook.set_experiment(f"exp {one_line}", f"question {payload}")
+        with labbook.start_run(f"run {n} {one_line}", hypothesis=payload, tags={"t": payload}) as run:
             labbook.log_params({"p": payload, "q": n})
             labbook.set_tag("t2", payload)
             labbook.log_metric("loss", float(n), step=0)

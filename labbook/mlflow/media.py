@@ -32,11 +32,11 @@ def store_file(run: Run, local_path: str | os.PathLike[str], artifact_path: str 
     """``artifact_path/<base name>`` (just the base name without artifact_path), as MLflow does."""
     source = regular_file(local_path)
     name = f"{artifact_path.strip('/')}/{source.name}" if artifact_path else source.name
-    run._store_artifact(source, validation.artifact_path(name))
+    run.store_as(source, name)
 
 
 def _split(artifact_file: str) -> tuple[str | None, str]:
-    path = PurePosixPath(artifact_file)
+    path = PurePosixPath(validation.artifact_path(artifact_file))  # checked before any write
     folder = str(path.parent)
     return (None if folder in ("", ".") else folder), path.name
 
