@@ -38,8 +38,13 @@ def test_a_run_renders_as_escaped_html_with_params_metrics_and_a_chart(repo: Pat
     assert params == {"alpha": "0.5", "note": f"a {EVIL}"}
     metrics = {r.find_all("td")[0].get_text(): r for r in tables[1].find("tbody").find_all("tr")}
     loss_cells = [td.get_text() for td in metrics["loss"].find_all("td")]
-    assert loss_cells[1:5] == ["0.2", "0.2", "min", "4"]  # last, best, goal, step
-    assert [td.get_text() for td in metrics["accuracy"].find_all("td")][3] == "max"
+    assert loss_cells[1:5] == ["0.2", "0.2", "min~", "4"]  # last, best, goal (guessed: ~), step
+    assert [td.get_text() for td in metrics["accuracy"].find_all("td")][3] == "max~"
+    labbook.define_metric("loss", "min")  # declared: no ~
+    page = BeautifulSoup(run._repr_html_(), "html.parser")
+    loss_row = next(r for r in page.find_all("table")[1].find("tbody").find_all("tr")
+                    if r.find_all("td")[0].get_text() == "loss")
+    assert loss_row.find_all("td")[3].get_text() == "min"
     polyline = metrics["loss"].find("svg").find("polyline")
     assert len(polyline["points"].split()) == 4  # NaN left out of the chart
 
@@ -53,8 +58,8 @@ def test_compare_shows_runs_side_by_side_with_the_best_starred(repo: Path) -> No
     rows = {r.find_all("td")[0].get_text(): [td.get_text() for td in r.find_all("td")[1:]]
             for r in soup.find("tbody").find_all("tr")}
     assert rows["alpha *"] == ["0.1", "0.2"] and rows["solver"] == ["svd", "svd"]
-    assert rows["loss (min)"] == ["0.4", "0.3 ★"]
-    assert rows["accuracy (max)"] == ["0.7 ★", "0.6"]
+    assert rows["loss (min~)"] == ["0.4", "0.3 ★"]
+    assert rows["accuracy (max~)"] == ["0.7 ★", "0.6"]
     assert len(soup.find_all("svg")) == 4
     assert "b" in str(labbook.compare("a", b)) and "★" in str(labbook.compare("a", b))
 
