@@ -119,10 +119,18 @@ def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all,
 
 @cli.command()
 @click.argument("run")
-def show(run: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="markdown: metrics with the experiment's best and Δ against --baseline, for a PR.")
+@click.option("--baseline", metavar="RUN", help="With --format markdown: the run the Δ column is against.")
+def show(run: str, fmt: str, baseline: str | None) -> None:
     """Show every field of a run (an id, a unique id prefix or a name)."""
     from . import display, query  # pandas loads only for the commands that read runs
 
+    if fmt == "markdown":
+        from . import mdreport
+
+        click.echo(mdreport.run_markdown(*query.run_report(tracking.repository(), run, baseline)), nl=False)
+        return
     rec, experiment, histories = query.run_details(tracking.repository(), run)
     metric, children = query.children_of(tracking.repository(), rec)
     click.echo(display.render_run(rec, experiment, histories, _width())
@@ -131,13 +139,20 @@ def show(run: str) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True)
-def compare(runs: tuple[str, ...]) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True,
+              help="markdown: a table for a pull-request comment, with Δ against the baseline.")
+@click.option("--baseline", metavar="RUN", help="The run compared against, listed first (default: first).")
+def compare(runs: tuple[str, ...], fmt: str, baseline: str | None) -> None:
     """Compare runs side by side: differing params and the best value of each metric marked."""
-    from . import display, query  # pandas loads only for the commands that read runs
+    from . import display, mdreport, query  # pandas loads only for the commands that read runs
 
-    records = query.run_records(tracking.repository(), runs)
+    records = query.run_records(tracking.repository(), runs + ((baseline,) if baseline else ()))
+    records = mdreport.baseline_first(records[:len(runs)], records[-1] if baseline else None)
     goals = query.record_goals(tracking.repository(), records)
-    click.echo(display.render_compare(records, goals, _width()), nl=False)
+    if fmt == "markdown":
+        click.echo(mdreport.compare_markdown(records, goals), nl=False)
+    else:
+        click.echo(display.render_compare(records, goals, _width()), nl=False)
 
 
 @cli.command()
@@ -476,7 +491,14 @@ def log_command(rev_range: str, metric: str | None, maximise: bool, minimise: bo
     from . import display  # pandas loads only for the commands that read runs
 
     frame = tracking.code_log(rev_range, metric, _mode(maximise, minimise), limit)
-    click.echo(display.render_frame(frame, fmt, _width()), nl=False)
+    if fmt == "markdown":
+        from . import mdreport, query
+
+        goal = query.metric_goal(tracking.repository(), metric, None, _mode(maximise, minimise)) \
+            if metric else None
+        click.echo(mdreport.log_markdown(frame, goal), nl=False)
+    else:
+        click.echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
 @cli.group("import")
