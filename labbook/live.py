@@ -9,6 +9,7 @@ checkpoint on the branch (``labbook pull`` brings newer ones).
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from rich.text import Text
 
 from . import journal, lifecycle, record
 from .display import metric_text, sparkline
+from .errors import LabbookError
 from .record import RunRecord
 from .repository import Repository
 from .run import Run
@@ -119,3 +121,30 @@ def watch(repo: Repository, run: str, interval: float = 2.0, console: Console | 
             view = read_live(repo, view.record.id)
             screen.update(render_live(view))
     return view
+
+
+LIVE_HISTORY = 300  # values per metric sent to the site's live panel
+
+
+def live_runs(repo: Repository, page: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Every run of this repository whose journal a live process holds, as plain data for the
+    site's live panel: name, page (``page(run_id)``), status, last update, each metric's last
+    value, step and sparkline. Reads journals only."""
+    found = []
+    for path in sorted(repo.journal_dir.glob("*.log")):
+        if not journal.is_live(repo.journal_dir, path.stem):
+            continue
+        try:
+            view = read_live(repo, path.stem)
+        except LabbookError:  # started a moment ago, before its first commit: not a run yet
+            continue
+        rec = view.record
+        found.append({
+            "id": rec.id, "name": rec.name, "page": page(rec.id), "status": rec.status,
+            "updated": None if view.updated is None else
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(view.updated)),
+            "metrics": [{"key": key, "last": None if not math.isfinite(s.last) else s.last,
+                         "step": s.step, "spark": sparkline(view.history.get(key, [])[-LIVE_HISTORY:], 24)}
+                        for key, s in rec.metrics.items()],
+        })
+    return found
