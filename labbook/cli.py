@@ -74,8 +74,15 @@ def pull(remote: str | None) -> None:
 
 @cli.command("sync")
 @click.argument("remote", required=False)
-def sync_command(remote: str | None) -> None:
+@click.option("--watch", "every", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Sync again every SECONDS until Ctrl-C: a training run's checkpoints reach the team.")
+def sync_command(remote: str | None, every: float | None) -> None:
     """Pull, then push: afterwards you and REMOTE hold the same runs."""
+    if every is not None:
+        from . import live
+
+        live.sync_every(lambda: tracking.sync(remote), every, click.echo)
+        return
     for line in tracking.sync(remote).lines():
         click.echo(line)
 

@@ -148,3 +148,29 @@ def live_runs(repo: Repository, page: Callable[[str], str]) -> list[dict[str, An
                         for key, s in rec.metrics.items()],
         })
     return found
+
+
+def sync_every(sync: Callable[[], Any], seconds: float, echo: Callable[[str], None],
+               rounds: int | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Call ``sync()`` every ``seconds`` (``rounds`` times, or until Ctrl-C), echoing its lines,
+    stamped with the time, whenever they differ from the round before; a failed round is one
+    line and the next round tries again. Returns the number of rounds that failed."""
+    before: list[str] = []
+    failed = done = 0
+    try:
+        while rounds is None or done < rounds:
+            stamp = time.strftime("%H:%M:%S")
+            try:
+                lines = list(sync().lines())
+            except LabbookError as exc:
+                lines, failed = [f"labbook: error: {exc}"], failed + 1
+            if lines != before:
+                for line in lines:
+                    echo(f"{stamp} {line}")
+                before = lines
+            done += 1
+            if rounds is None or done < rounds:
+                sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+    return failed

@@ -93,3 +93,73 @@ def test_render_shows_values_steps_sparkline_and_freshness(repo: Path):
     console.print(live.render_live(view))
     text = console.export_text()
     assert "as of its last checkpoint" in text and "█▄▁" in text
+
+
+CHECKPOINTING = """
+import os, sys, time, labbook
+go = sys.argv[1]
+with labbook.start_run("remote-one") as run:
+    print(run.id, flush=True)
+    labbook.log_metric("val_loss", 0.9, step=0)
+    time.sleep(1.2)
+    labbook.log_metric("val_loss", 0.7, step=1)  # past labbook.checkpointSeconds: committed
+    while not os.path.exists(go):
+        time.sleep(0.05)
+"""
+
+
+def test_sync_watch_pushes_checkpoints_of_a_training_run_to_the_team(repo: Path, tmp_path: Path):
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "config", "labbook.checkpointSeconds", "1")
+    go = tmp_path / "go"
+    child = subprocess.Popen([sys.executable, "-c", CHECKPOINTING, str(go)], cwd=repo, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    syncer = subprocess.Popen([sys.executable, "-m", "labbook", "sync", "--watch", "1"], cwd=repo, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    teammate = tmp_path / "teammate"
+    git(tmp_path, "clone", "-q", str(remote), str(teammate))
+
+    def seen() -> str:
+        subprocess.run([sys.executable, "-m", "labbook", "pull"], cwd=teammate, capture_output=True)
+        return subprocess.run([sys.executable, "-m", "labbook", "show", run_id], cwd=teammate,
+                              capture_output=True, text=True).stdout
+
+    _wait_for(lambda: "0.7" in seen(), timeout=60)  # the checkpoint, while the run still trains
+    assert "RUNNING" in seen()
+    go.write_text("")
+    assert child.wait(30) == 0
+    _wait_for(lambda: "FINISHED" in seen(), timeout=60)
+    syncer.send_signal(signal.SIGINT)
+    out, err = syncer.communicate(timeout=30)
+    assert syncer.returncode == 0, err
+    assert "pushed experiments to origin" in out and "Traceback" not in err
+
+
+def test_sync_every_reports_changes_and_survives_a_failed_round():
+    from labbook.errors import SyncError
+
+    answers = iter([["pushed"], ["up to date"], SyncError("origin is unreachable"), ["up to date"],
+                    ["up to date"]])
+
+    class Result:
+        def __init__(self, lines):
+            self._lines = lines
+
+        def lines(self):
+            return self._lines
+
+    def sync():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return Result(answer)
+
+    said: list[str] = []
+    failed = live.sync_every(sync, 0, said.append, rounds=5, sleep=lambda s: None)
+    assert failed == 1
+    assert [line.split(" ", 1)[1] for line in said] == [
+        "pushed", "up to date", "labbook: error: origin is unreachable", "up to date"]
