@@ -7,6 +7,7 @@ leaves nothing half-recorded and a retry works; a tampered object is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -245,3 +246,73 @@ def test_urls_shown_in_messages_carry_no_credentials():
     assert redact_url("s3://AKIA:secret@bucket/prefix?token=abc") == "s3://bucket/prefix"
     assert redact_url("az://container/path") == "az://container/path"
     assert json.dumps(redact_url("gs://b/p")) == '"gs://b/p"'
+
+
+class _FlakyProxy:
+    """A TCP forwarder to the S3 server that is down at first (connections refused), then cuts
+    the first connection that carries more than ``cut_after`` bytes: a network that drops out."""
+
+    def __init__(self, target_port: int, down_for: float, cut_after: int):
+        self.port, self.target = _free_port(), target_port
+        self.cut_after, self.cut = cut_after, False
+        self.ready = time.monotonic() + down_for
+        self.stop = False
+        import threading
+
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import threading
+
+        time.sleep(max(0.0, self.ready - time.monotonic()))
+        with socket.socket() as server:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(("127.0.0.1", self.port))
+            server.listen(16)
+            server.settimeout(0.2)
+            while not self.stop:
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, upload: bool) -> None:
+        sent = 0
+        try:
+            while data := source.recv(1 << 16):
+                sent += len(data)
+                if upload and not self.cut and sent > self.cut_after:
+                    self.cut = True
+                    raise ConnectionResetError("cut")
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def test_an_upload_gets_through_a_network_that_drops_out(s3, s3_server: str, repo: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    proxy = _FlakyProxy(int(s3_server.rsplit(":", 1)[1]), down_for=3.0, cut_after=4 * MB)
+    endpoint = f"http://127.0.0.1:{proxy.port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    digest = _big_file(tmp_path / "ckpt.bin", 40 * MB)
+    started = time.monotonic()
+    run_id = _python(_log_artifact(tmp_path / "ckpt.bin"), repo).stdout.split()[-1]
+    print(f"upload through the flaky network: {time.monotonic() - started:.1f} s")
+    assert time.monotonic() - started > 3.0 and proxy.cut  # it did meet both failures
+    assert s3.head_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}")["ContentLength"] == 40 * MB
+    back = tmp_path / "back.bin"
+    _python(_cli("get", run_id, "ckpt.bin", "-o", str(back)), repo)
+    from labbook.artifacts import sha256_file
+
+    assert sha256_file(back) == (digest, 40 * MB)
+    proxy.stop = True
