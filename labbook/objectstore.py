@@ -84,22 +84,34 @@ class ObjectStore:
 
     def __init__(self, url: str, attempts: int = ATTEMPTS):
         try:
-            import fsspec
+            import fsspec  # noqa: F401  (the store's own package, s3fs…, loads on first use)
         except ImportError as exc:
             raise ArtifactError(f"the artifact store {redact_url(url)!r} is a URL, which needs fsspec: "
                                 "pip install 'labbook[fsspec]' (or labbook[s3], [gcs], [azure])") from exc
-        try:
-            self.fs, path = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as exc:
-            raise ArtifactError(f"cannot open the artifact store {redact_url(url)!r}: {exc}") from exc
         self.root = redact_url(url)
         self.attempts = attempts
-        self._path = path.rstrip("/")
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        self.atomic = bool(_ATOMIC.intersection(protocols))
+        self.atomic = urlsplit(url).scheme.lower() in _ATOMIC
+        self._url = url
+        self._fs: Any = None
+        self._path = ""
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system, opened on first use (commands that touch no artifact never
+        import s3fs and its SDK)."""
+        if self._fs is None:
+            import fsspec
+
+            try:
+                self._fs, path = fsspec.core.url_to_fs(self._url)
+            except (ImportError, ValueError) as exc:
+                raise ArtifactError(f"cannot open the artifact store {self.root!r}: {exc}") from exc
+            self._path = path.rstrip("/")
+        return self._fs
 
     def location_of(self, sha256: str) -> str:
         """The object's key in the store."""
+        self.fs  # noqa: B018  (opening it sets the path)
         return f"{self._path}/{sha256[:2]}/{sha256}"
 
     def _retry(self, action: Callable[[], T], what: str) -> T:
@@ -136,7 +148,7 @@ class ObjectStore:
         self._retry(lambda: self._upload(source, sha256, size), f"uploading {source.name}")
 
     def _upload(self, source: Path, sha256: str, size: int) -> None:
-        final = self.location_of(sha256)
+        final = self.location_of(sha256)  # opens the file system, setting _path
         if not self.atomic:
             self.fs.makedirs(f"{self._path}/{sha256[:2]}", exist_ok=True)
         target = final if self.atomic else f"{self._path}/{sha256[:2]}/.{sha256}.{_token()}.tmp"

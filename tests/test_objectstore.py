@@ -316,3 +316,10 @@ def test_an_upload_gets_through_a_network_that_drops_out(s3, s3_server: str, rep
 
     assert sha256_file(back) == (digest, 40 * MB)
     proxy.stop = True
+
+
+def test_commands_that_touch_no_artifact_never_load_the_stores_sdk(repo: Path):
+    git(repo, "config", "labbook.artifactStore", "s3://team-bucket/labbook")
+    code = ("import sys, labbook\nlabbook.tracking.repository()\nlabbook.search_runs()\n"
+            "print(sorted(m for m in ('s3fs', 'botocore', 'aiobotocore') if m in sys.modules))")
+    assert _python(code, repo).stdout.strip() == "[]"
