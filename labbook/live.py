@@ -97,7 +97,7 @@ def render_live(view: LiveView, now: float | None = None) -> Group:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for key, summary in rec.metrics.items():
         values = view.history.get(key, [])
-        table.add_row(key, metric_text(summary.last), str(summary.step), str(len(values)),
+        table.add_row(Text(key), metric_text(summary.last), str(summary.step), str(len(values)),
                       sparkline(values, 40))
     parts: list[Any] = [head, table]
     if not view.here and rec.status == "RUNNING":

@@ -4,12 +4,14 @@ GitHub-flavoured tables: the best value of each metric marked ★ by its goal
 (docs/query.md), and each run's change against a baseline run with ✅ when it is
 better and ❌ when it is worse. A goal guessed from the metric's name is marked
 ``~``; a metric with no known goal gets no mark. No function here reads the
-repository.
+repository, and every name, param and note written by a user goes through :func:`md`, so a
+comment shows it as text (no link, image, HTML or @mention).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,10 +26,14 @@ LEGEND = ("★ best by the metric's goal (↑ higher, ↓ lower is better) · Δ
 INFERRED = "~ goal guessed from the metric's name"
 
 
+_SPECIAL = re.compile(r"([\\`*\[\]<>|~@!])")
+
+
 def md(value: Any) -> str:
-    """A table cell: pipes escaped, line breaks folded, never None."""
+    """User text as inline markdown that stays text: line breaks folded, and the characters
+    that would make a link, an image, HTML, emphasis, a table cell or an @mention escaped."""
     text = value if isinstance(value, str) else cell(value)
-    return " ".join(text.replace("|", "\\|").split())
+    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def goal_mark(goal: Goal) -> str:
@@ -92,7 +98,7 @@ def compare_markdown(records: list[RunRecord], goals: Mapping[str, Goal]) -> str
     for key in sorted({k for r in records for k in r.params}):
         values = [r.params.get(key) for r in records]
         if len(records) > 1 and all(key in r.params and r.params[key] == values[0] for r in records):
-            same.append(f"`{md(key)}={md(values[0])}`")
+            same.append(f"{md(key)}={md(values[0])}")
         else:
             rows.append([f"param {md(key)}"] + [md(v) if key in r.params else "—"
                                                 for v, r in zip(values, records, strict=True)])

@@ -7,12 +7,18 @@ from unittest import mock
 
 import pytest
 from click.testing import CliRunner
-from markdown import markdown
+from markdown_it import MarkdownIt
 
 import labbook
 from conftest import git
 from labbook import mdreport, query
 from labbook.cli import cli
+
+COMMONMARK = MarkdownIt("commonmark", {"html": True}).enable("table")  # as GitHub reads a comment
+
+
+def markdown(text: str, extensions: object = None) -> str:
+    return COMMONMARK.render(text)
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -50,7 +56,7 @@ def test_compare_markdown_marks_best_and_deltas_against_the_first_run(sweep: dic
     assert rows["accuracy ↑~"] == ["0.8", "0.85 ★ +0.05 (+6.2%) ✅", "0.78 -0.02 (-2.5%) ❌"]
     assert "★" not in " ".join(rows["lr_now"]) and "✅" not in " ".join(rows["lr_now"])  # no goal, no mark
     assert rows["param lr"] == ["0.1", "0.01", "0.001"]
-    assert "The same in every run: `epochs=3`" in out and "~ goal guessed" in out
+    assert "The same in every run: epochs=3" in out and "~ goal guessed" in out
     html = markdown(out, extensions=["tables"])  # it is a real table once rendered
     assert html.count("<tr>") == 1 + len([r for r in rows if r]) and "<th>" in html
 
@@ -111,5 +117,23 @@ def test_compare_markdown_is_a_thin_adapter(sweep: dict[str, str]):
 
 def test_cells_escape_pipes_and_fold_lines():
     assert mdreport.md("a|b\nc") == r"a\|b c"
+    assert mdreport.md("val_loss") == "val_loss"
     assert mdreport.delta(1.0, 1.0, labbook.goals.NO_GOAL) == "±0"
     assert mdreport.delta(float("nan"), 1.0, labbook.goals.NO_GOAL) == ""
+
+
+def test_user_text_stays_text_in_a_comment(repo: Path):
+    hostile = "<img src=x onerror=alert(1)> @team **bold** [click](http://evil.example) a|b `x`"
+    with labbook.start_run(hostile) as first:
+        labbook.log_param("note", hostile)
+        labbook.log_metric("val_loss", 0.5)
+    with labbook.start_run("plain") as second:
+        labbook.log_param("note", "ok")
+        labbook.log_metric("val_loss", 0.4)
+    for args in (["compare", first.id, second.id], ["show", first.id]):
+        code, out = invoke(*args, "--format", "markdown")
+        assert code == 0, out
+        html = markdown(out, extensions=["tables"])
+        assert "<img" not in html and "<a " not in html and "<strong>bold" not in html
+        assert "onerror=alert(1)" in html and "evil.example" in html  # shown, as text
+        assert "\\@team" in out  # no @mention in a GitHub comment
