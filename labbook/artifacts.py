@@ -4,7 +4,7 @@ Files up to ``labbook.inlineArtifactBytes`` become blobs in the run's folder on
 the branch (they travel with push); larger files are copied into the artifact
 store, a content-addressed folder (``<sha256[:2]>/<sha256>``), and only the
 pointer is committed. ``labbook.artifactStore`` may also be an fsspec URL
-(``s3://bucket/prefix``; ``pip install 'labbook[s3]'``): see labbook.objectstore.
+(``s3://bucket/prefix``; ``pip install 'labbook[fsspec]'``).
 """
 
 from __future__ import annotations

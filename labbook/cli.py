@@ -163,18 +163,6 @@ def compare(runs: tuple[str, ...], fmt: str, baseline: str | None) -> None:
 
 
 @cli.command()
-@click.argument("run")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between reads of the run's journal.")
-def watch(run: str, interval: float) -> None:
-    """Watch a running run live: its values so far, sparklines and last update, until it ends."""
-    from . import live
-
-    view = live.watch(tracking.repository(), run, interval)
-    sys.exit(0 if view.record.status == "FINISHED" else 1)
-
-
-@cli.command()
 @click.argument("run_a")
 @click.argument("run_b")
 def diff(run_a: str, run_b: str) -> None:
@@ -532,6 +520,18 @@ def import_mlflow(source: str) -> None:
     summary = tracking.import_mlflow(source, _progress("importing runs"))
     for line in summary.lines():
         click.echo(line)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between reads of the run's journal.")
+def watch(run: str, interval: float) -> None:
+    """Watch a running run live: its values so far, sparklines and last update, until it ends."""
+    from . import live
+
+    view = live.watch(tracking.repository(), run, interval)
+    sys.exit(0 if view.record.status == "FINISHED" else 1)
 
 
 def main() -> None:
