@@ -18,9 +18,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import ArtifactError
+
+if TYPE_CHECKING:
+    from .objectstore import ObjectStore
 
 _CHUNK = 1 << 20
 
@@ -82,6 +85,8 @@ def followed_links_stay_inside(path: Path, toplevel: str | None) -> None:
 class ArtifactStore:
     """A content-addressed folder of large artifacts (the default store, or a local URL)."""
 
+    remote = False
+
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
@@ -113,61 +118,13 @@ class ArtifactStore:
         return open(self.location_of(sha256), "rb")
 
 
-class FsspecArtifactStore:
-    """A content-addressed artifact store at an fsspec URL (``s3://bucket/prefix``, ``memory://x``).
-
-    Objects are uploaded to a temporary name while their sha256 is computed, and renamed
-    into place only when it matches, so a reader never sees a partial object.
-    """
-
-    def __init__(self, url: str):
-        try:
-            import fsspec
-        except ImportError as exc:
-            raise ArtifactError(f"the artifact store {url!r} is a URL, which needs fsspec: "
-                                "pip install 'labbook[fsspec]'") from exc
-        try:
-            self.fs, path = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as exc:
-            raise ArtifactError(f"cannot open the artifact store {url!r}: {exc}") from exc
-        self.root = url
-        self._path = path.rstrip("/")
-
-    def location_of(self, sha256: str) -> str:
-        return f"{self._path}/{sha256[:2]}/{sha256}"
-
-    def put(self, source: Path, sha256: str) -> None:
-        """Upload ``source`` under its hash (no-op if already there)."""
-        final = self.location_of(sha256)
-        if self.fs.exists(final):
-            return
-        self.fs.makedirs(f"{self._path}/{sha256[:2]}", exist_ok=True)
-        tmp = f"{self._path}/{sha256[:2]}/.{sha256}.{os.getpid()}.tmp"
-        digest = hashlib.sha256()
-        try:
-            with open(source, "rb") as handle, self.fs.open(tmp, "wb") as out:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if digest.hexdigest() != sha256:
-                raise ArtifactError(f"{source} changed while it was being copied; log it again")
-            self.fs.mv(tmp, final)
-        finally:
-            if self.fs.exists(tmp):
-                self.fs.rm(tmp)
-
-    def has(self, sha256: str) -> bool:
-        return bool(self.fs.isfile(self.location_of(sha256)))
-
-    def open(self, sha256: str) -> BinaryIO:
-        """The stored bytes of ``sha256`` for reading (FileNotFoundError when missing)."""
-        return self.fs.open(self.location_of(sha256), "rb")
-
-
-def open_store(where: str) -> ArtifactStore | FsspecArtifactStore:
-    """The artifact store at ``where``: a URL with a scheme goes through fsspec, else a folder."""
+def open_store(where: str) -> ArtifactStore | ObjectStore:
+    """The artifact store at ``where``: a URL with a scheme goes through fsspec (see
+    labbook.objectstore), else a folder."""
     if "://" in where:
-        return FsspecArtifactStore(where)
+        from .objectstore import ObjectStore
+
+        return ObjectStore(where)
     return ArtifactStore(Path(where).expanduser())
 
 

@@ -96,8 +96,15 @@ def pull(remote: str | None) -> None:
 
 @cli.command("sync")
 @click.argument("remote", required=False)
-def sync_command(remote: str | None) -> None:
+@click.option("--watch", "every", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Sync again every SECONDS until Ctrl-C: a training run's checkpoints reach the team.")
+def sync_command(remote: str | None, every: float | None) -> None:
     """Pull, then push: afterwards you and REMOTE hold the same runs."""
+    if every is not None:
+        from . import live
+
+        live.sync_every(lambda: tracking.sync(remote), every, _echo)
+        return
     for line in tracking.sync(remote).lines():
         _echo(line)
 
@@ -141,10 +148,18 @@ def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all,
 
 @cli.command()
 @click.argument("run")
-def show(run: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="markdown: metrics with the experiment's best and Δ against --baseline, for a PR.")
+@click.option("--baseline", metavar="RUN", help="With --format markdown: the run the Δ column is against.")
+def show(run: str, fmt: str, baseline: str | None) -> None:
     """Show every field of a run (an id, a unique id prefix or a name)."""
     from . import display, query  # pandas loads only for the commands that read runs
 
+    if fmt == "markdown":
+        from . import mdreport
+
+        _echo(mdreport.run_markdown(*query.run_report(tracking.repository(), run, baseline)), nl=False)
+        return
     rec, experiment, histories = query.run_details(tracking.repository(), run)
     metric, children = query.children_of(tracking.repository(), rec)
     _echo(display.render_run(rec, experiment, histories, _width())
@@ -153,14 +168,21 @@ def show(run: str) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True)
-def compare(runs: tuple[str, ...]) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True,
+              help="markdown: a table for a pull-request comment, with Δ against the baseline.")
+@click.option("--baseline", metavar="RUN", help="The run compared against, listed first (default: first).")
+def compare(runs: tuple[str, ...], fmt: str, baseline: str | None) -> None:
     """Compare runs side by side: differing params and the best value of each metric marked."""
-    from . import display, query  # pandas loads only for the commands that read runs
+    from . import display, mdreport, query  # pandas loads only for the commands that read runs
 
-    records = query.run_records(tracking.repository(), runs)
+    records = query.run_records(tracking.repository(), runs + ((baseline,) if baseline else ()))
+    records = mdreport.baseline_first(records[:len(runs)], records[-1] if baseline else None)
     goals = query.record_goals(tracking.repository(), records)
-    means = query.history_means(tracking.repository(), records, goals)
-    _echo(display.render_compare(records, goals, _width(), means), nl=False)
+    if fmt == "markdown":
+        _echo(mdreport.compare_markdown(records, goals), nl=False)
+    else:
+        means = query.history_means(tracking.repository(), records, goals)
+        _echo(display.render_compare(records, goals, _width(), means), nl=False)
 
 
 @cli.command()
@@ -500,7 +522,14 @@ def log_command(rev_range: str, metric: str | None, maximise: bool, minimise: bo
     from . import display  # pandas loads only for the commands that read runs
 
     frame = tracking.code_log(rev_range, metric, _mode(maximise, minimise), limit)
-    _echo(display.render_frame(frame, fmt, _width()), nl=False)
+    if fmt == "markdown":
+        from . import mdreport, query
+
+        goal = query.metric_goal(tracking.repository(), metric, None, _mode(maximise, minimise)) \
+            if metric else None
+        _echo(mdreport.log_markdown(frame, goal), nl=False)
+    else:
+        _echo(display.render_frame(frame, fmt, _width()), nl=False)
 
 
 @cli.group("import")
@@ -515,6 +544,18 @@ def import_mlflow(source: str) -> None:
     summary = tracking.import_mlflow(source, _progress("importing runs"))
     for line in summary.lines():
         _echo(line)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between reads of the run's journal.")
+def watch(run: str, interval: float) -> None:
+    """Watch a running run live: its values so far, sparklines and last update, until it ends."""
+    from . import live
+
+    view = live.watch(tracking.repository(), run, interval)
+    sys.exit(0 if view.record.status == "FINISHED" else 1)
 
 
 def main() -> None:

@@ -604,3 +604,29 @@ def export_runs(frame: pd.DataFrame, fmt: str, path: str) -> None:
         table.to_parquet(path, index=False)
     else:
         raise InvalidValue(f"export format {fmt!r} is not one of csv, json, parquet")
+
+
+def run_report(repo: Repository, run: str, baseline: str | None = None) -> tuple[
+        record.RunRecord, str, dict[str, goals.Goal], dict[str, tuple[float, int]], record.RunRecord | None]:
+    """What ``show --format markdown`` shows: the record, its experiment's name, its metrics'
+    goals, their bests in the experiment, and the baseline's record (or None)."""
+    rec, experiment, _ = run_details(repo, run)
+    base = lifecycle.load(repo, baseline).record if baseline else None
+    chosen = record_goals(repo, [rec])
+    return rec, experiment, chosen, experiment_bests(repo, rec, chosen), base
+
+
+def experiment_bests(repo: Repository, rec: record.RunRecord, chosen: dict[str, goals.Goal]
+                     ) -> dict[str, tuple[float, int]]:
+    """For each metric of ``rec`` with a goal: the best last value among the active runs of its
+    experiment, and how many runs logged it."""
+    frame = runs_frame(repo, [rec.experiment])
+    out = {}
+    for key, goal in chosen.items():
+        column = f"metrics.{key}"
+        if key in rec.metrics and goal.known and column in frame.columns:
+            values = [float(v) for v in frame[column].dropna()]
+            best = goal.best(values)
+            if best is not None:
+                out[key] = (best, len(values))
+    return out

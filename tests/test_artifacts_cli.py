@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 import labbook
 from conftest import git, user_state
-from labbook import artifacts, tracking
+from labbook import tracking
 from labbook.cli import cli
+from labbook.objectstore import ObjectStore
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -120,7 +121,7 @@ def test_an_fsspec_store_holds_large_artifacts(repo: Path, tmp_path: Path):
     git(repo, "config", "labbook.artifactStore", "memory://labbook-test/store")
     git(repo, "config", "labbook.inlineArtifactBytes", "10")
     labbook.set_repository(repo)
-    assert isinstance(labbook.tracking.repository().artifact_store, artifacts.FsspecArtifactStore)
+    assert isinstance(labbook.tracking.repository().artifact_store, ObjectStore)
     data = os.urandom(3000)
     (tmp_path / "big.bin").write_bytes(data)
     with labbook.start_run("remote") as run:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import marshal
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,8 @@ class _RunWriter:
     def outputs(self, run: dict[str, Any]) -> list[str]:
         paths = [context.run_page(run["id"]), context.run_script(run["id"])]
         for art in run.get("artifacts") or []:
-            if art.get("location") == "store" and not self.repo.artifact_store.has(str(art.get("sha256"))):
+            if art.get("location") == "store" and (self.repo.artifact_store.remote or
+                                                   not self.repo.artifact_store.has(str(art.get("sha256")))):
                 continue
             kind = context.artifact_kind(art["path"], art.get("size") or 0)
             paths.append(context.artifact_target(run["id"], art["path"], kind))
@@ -195,6 +197,10 @@ class _RunWriter:
         target = context.artifact_target(run_id, path, kind)
         view = {"path": path, "size": size, "sha256": art.get("sha256") or "", "kind": kind,
                 "location": art.get("location"), "href": None, "preview": None, "data_uri": None}
+        if art.get("location") == "store" and self.repo.artifact_store.remote:
+            view["kind"] = "remote"  # never downloaded into the site; `labbook get` fetches and checks it
+            view["fetch"] = f"labbook get {run_id[:8]} {shlex.quote(path)}"
+            return view
         data = self.artifact_bytes(run_id, art)
         if data is None:
             view["kind"] = "missing"
