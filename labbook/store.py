@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import threading
 import time
 import unicodedata
@@ -40,6 +41,8 @@ _HFS_IGNORED = {chr(c) for c in (0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B,
                                  0x202D, 0x202E, 0x206A, 0x206B, 0x206C, 0x206D, 0x206E,
                                  0x206F, 0xFEFF)}
 _MAX_NAME_BYTES = 255
+_GIT_NAMES = {".git", ".gitmodules", ".gitattributes", ".gitignore", ".mailmap"}
+_GIT_SHORT_NAME = re.compile(r"(git|gitmod)~[0-9]+")  # NTFS 8.3 names of .git and .gitmodules
 _REMEMBER_BYTES = 1 << 20  # blobs up to this size are kept in memory until a ref reaches them
 _REMEMBER_COUNT = 32
 _REPAIR_SECONDS = 1.0  # how long a writer may take to restore what a finished gc pruned
@@ -58,9 +61,10 @@ def check_entry_name(name: str) -> None:
     if len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
         raise InvalidValue(f"path component {name[:40]!r}… is longer than {_MAX_NAME_BYTES} bytes")
     folded = "".join(ch for ch in name if ch not in _HFS_IGNORED).casefold().rstrip(". ")
-    if folded.startswith((".git", "git~", "gitmod~")):  # .git, .gitmodules, .gitattributes…
+    if folded in _GIT_NAMES or _GIT_SHORT_NAME.fullmatch(folded):
         raise InvalidValue(f"path component {name!r} is reserved by git and is not allowed "
-                           "(names starting with '.git', 'git~' or 'gitmod~', in any case)")
+                           "(.git, .gitmodules, .gitattributes, .gitignore, .mailmap and their "
+                           "8.3 forms git~1, gitmod~1, in any case; .github and the like are fine)")
 
 
 def check_path(path: str) -> list[str]:

@@ -273,8 +273,8 @@ def artifact_path(path: Any) -> str:
     Refused: absolute paths, empty, '.' and '..' segments, backslashes, '%', '?', '#',
     control and format characters (zero-width joiners, bidi overrides), names git treats
     specially (.git, .gitmodules, .gitattributes, .gitignore, .mailmap in any case, with
-    trailing dots or spaces, and any name starting with '.git' as the branch store refuses
-    them) and 8.3 short names (GIT~1).
+    trailing dots or spaces) and 8.3 short names (GIT~1): every name the branch store
+    refuses, and more.
     """
     if not isinstance(path, str) or not path.strip():
         raise InvalidValue(f"artifact path {path!r} is empty; allowed: a relative path such as "
@@ -300,9 +300,8 @@ def _artifact_segment(path: str, part: str) -> None:
         rule = f"the name {_shown(part)} is longer than 255 bytes"
     else:
         folded = unicodedata.normalize("NFC", part).casefold().rstrip(". ")
-        if folded in _GIT_SPECIAL or folded.startswith((".git", "git~", "gitmod~")) \
-                or _SHORT_NAME.match(folded):
-            rule = f"{part!r} is a name git treats specially (or starts like one: '.git', 'git~')"
+        if folded in _GIT_SPECIAL or folded.startswith(".git:") or _SHORT_NAME.match(folded):
+            rule = f"{part!r} is a name git treats specially"
     if rule is not None:
         raise InvalidValue(f"artifact path {_shown(path)} is refused: {rule}; allowed: a relative "
                            "path of plain names such as 'plots/a.png'")

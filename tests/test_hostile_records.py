@@ -444,3 +444,12 @@ def test_a_param_beyond_64_bits_in_every_run_keeps_its_exact_value(repo: Path, n
     assert sorted(frame["params.seed"]) == [2**70, 2**70 + 1]
     status, out, err = _cli("ls", "--format", "csv", "--columns", "run_id,params.seed")
     assert status == 0 and str(2**70) in out, err
+
+
+def test_the_store_writes_names_that_only_start_like_gits(repo: Path, notebook: list[str]) -> None:
+    """.github (a CI workflow on the branch), .gitlab-ci.yml and .gita are ordinary names."""
+    store = tracking.repository().store
+    for name in (".github/workflows/journal.yml", ".gitlab-ci.yml", f"runs/ab/{BAD_ID}/artifacts/.gita"):
+        store.commit({name: b"x"}, f"add {name}")
+    names = git(repo, "ls-tree", "-r", "--name-only", "experiments").splitlines()
+    assert ".github/workflows/journal.yml" in names and ".gitlab-ci.yml" in names
