@@ -1,12 +1,12 @@
 """What sampling the machine costs a training loop (system metrics, issue 18).
 
-    .venv/bin/python benchmarks/bench_sysmetrics.py           # 5 repetitions, about 2 minutes
+    .venv/bin/python benchmarks/bench_sysmetrics.py           # 5 repetitions, about 1 minute
     .venv/bin/python benchmarks/bench_sysmetrics.py --quick   # 2 repetitions
 
 Each repetition runs the same loop twice, in fresh processes and fresh repositories,
 alternating: a run logging ``--calls`` values with ``log_metric`` (one key, steps 0…)
 with ``log_system_metrics=False``, then the same with ``log_system_metrics=True`` and
-a sampling interval of ``--interval`` seconds (default 0.5 s: twenty times the
+a sampling interval of ``--interval`` seconds (default 0.25 s: forty times the
 default's rate, so the sampler's share shows). It reports the median µs per
 ``log_metric`` call and ms per whole run of each, their ratio, and how many samples
 the sampler took, to benchmarks/results/sysmetrics.md. Only labbook and the standard
@@ -62,12 +62,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--interval", type=float, default=0.5)
-    parser.add_argument("--quick", action="store_true", help="2 repetitions of 5,000 calls")
+    parser.add_argument("--calls", type=int, default=200000)
+    parser.add_argument("--interval", type=float, default=0.25)
+    parser.add_argument("--quick", action="store_true", help="2 repetitions of 50,000 calls")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
-    reps, calls = (2, 5000) if args.quick else (args.reps, args.calls)
+    reps, calls = (2, 50000) if args.quick else (args.reps, args.calls)
     results: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for rep in range(reps):
         for mode in ("off", "on"):  # alternating, each in a fresh process
