@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ from labbook import tracking
 from labbook.repository import open_repository
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A test suite started as a background job (`cmd &` in a script) inherits SIGINT ignored, and so
+# would every process a test starts: the tests that send SIGINT (Ctrl-C) to `labbook site serve`,
+# `labbook run` or `labbook sync --watch` would wait for nothing. A Python handler here is reset
+# to the default in every child at exec, so the children get Ctrl-C as a user's terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def git(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
