@@ -182,22 +182,12 @@ def rename_experiment(repo: Repository, experiment: str, new_name: str) -> Exper
     taken = _slug_for_name(repo, new_name)
     if taken is not None and taken != slug:
         raise InvalidValue(f"experiment {new_name!r} exists already")
-    path = record.experiment_path(slug)
-    result: list[ExperimentRecord] = []
 
-    def edit(snapshot: Snapshot) -> dict[str, bytes]:
-        data = snapshot.read(path)
-        if data is None:
-            raise InvalidValue(f"experiment {experiment!r} disappeared from the branch")
-        exp = record.experiment_from_yaml(data, slug)
-        result[:] = [exp]
+    def change(exp: ExperimentRecord) -> None:
         exp.name = new_name
-        return {path: record.experiment_to_yaml(exp)}
 
     old = _existing_name(repo, experiment)
-    repo.commit(edit, f"experiment {old}: rename → {new_name}")
-    repo.forget_experiment(slug)
-    return result[0]
+    return _edit_experiment(repo, experiment, slug, change, f"experiment {old}: rename → {new_name}")
 
 
 def tag_experiment(repo: Repository, experiment: str, tags: Mapping[str, str]) -> ExperimentRecord:
@@ -207,6 +197,19 @@ def tag_experiment(repo: Repository, experiment: str, tags: Mapping[str, str]) -
         if not isinstance(value, str):
             raise InvalidValue(f"experiment tag {key!r} has the value {value!r:.60}; allowed: a string")
     slug = _existing_slug(repo, experiment)
+
+    def change(exp: ExperimentRecord) -> None:
+        exp.tags.update(tags)
+
+    return _edit_experiment(repo, experiment, slug, change,
+                            f"experiment {_existing_name(repo, experiment)}: tag "
+                            f"{', '.join(f'{k}={v}' for k, v in tags.items())}"[:200])
+
+
+def _edit_experiment(repo: Repository, experiment: str, slug: str,
+                     change: Callable[[ExperimentRecord], None], message: str) -> ExperimentRecord:
+    """Apply ``change`` to the experiment file ``slug`` in one commit (read, change, write on
+    the tip it commits on); this process then forgets what it cached of it."""
     path = record.experiment_path(slug)
     result: list[ExperimentRecord] = []
 
@@ -215,12 +218,11 @@ def tag_experiment(repo: Repository, experiment: str, tags: Mapping[str, str]) -
         if data is None:
             raise InvalidValue(f"experiment {experiment!r} disappeared from the branch")
         exp = record.experiment_from_yaml(data, slug)
-        exp.tags.update(tags)
+        change(exp)
         result[:] = [exp]
         return {path: record.experiment_to_yaml(exp)}
 
-    repo.commit(edit, f"experiment {_existing_name(repo, experiment)}: tag "
-                      f"{', '.join(f'{k}={v}' for k, v in tags.items())}"[:200])
+    repo.commit(edit, message)
     repo.forget_experiment(slug)
     return result[0]
 
