@@ -194,7 +194,7 @@ def profile_report(profiler: cProfile.Profile, runs: int) -> str:
 def scale_worker(repo: Path, sizes: list[int], timed: int, batch: int) -> dict:
     """Time real runs when the branch holds each of ``sizes`` runs, filling it in between."""
     import labbook
-    from labbook.repository import open_repository
+    from labbook.runs.repository import open_repository
 
     labbook.set_repository(repo)
     labbook.set_experiment(workload.EXPERIMENT)
@@ -241,7 +241,7 @@ class Copier:
     """
 
     def __init__(self, store: Any, template_id: str):
-        from labbook import record
+        from labbook.format import record
 
         self.record = record
         snapshot = store.snapshot()
@@ -258,7 +258,7 @@ class Copier:
         self.first_row = first.split(b"\t")
         self.template_id = template_id.encode()
         self.shared = {}
-        from labbook.store import Blob
+        from labbook.storage.store import Blob
 
         for entry in snapshot.list(f"{folder}/artifacts"):
             assert not entry.is_tree, entry.name

@@ -16,7 +16,7 @@ each repetition runs, each in a fresh process, in this order:
 * MLflow: the first search_runs in a fresh process, then a second one in it.
 
 Both sides have imported pandas before the clock starts (``import mlflow`` does;
-labbook loads it on the first read, so the worker imports ``labbook.query`` first).
+labbook loads it on the first read, so the worker imports ``labbook.reading.query`` first).
 Each worker reports its peak RSS (``ru_maxrss``, the whole process) and its RSS just
 before the search.
 
@@ -106,8 +106,8 @@ def rss_mib() -> float:
 def populate_labbook(repo: Path, count: int) -> None:
     """Commit ``count`` finished runs, BATCH per commit, through labbook's own store."""
     import labbook
-    from labbook import record
-    from labbook.record import MetricSummary, RunRecord
+    from labbook.format import record
+    from labbook.format.record import MetricSummary, RunRecord
     from labbook.tracking import repository
 
     labbook.set_repository(repo)
@@ -138,7 +138,7 @@ def labbook_query(repo: Path, cold: bool) -> dict:
     labbook.set_repository(repo)
     from labbook.tracking import repository
     repository()  # open the repository (and recover nothing) before the clock starts
-    import labbook.query  # pandas loads here, as import mlflow loads it before its clock
+    import labbook.reading.query  # pandas loads here, as import mlflow loads it before its clock
     if not cold:
         with labbook.start_run(name="one-more"):
             labbook.log_metric("metric_1", 0.1)

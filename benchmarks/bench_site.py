@@ -54,8 +54,8 @@ VERDICTS = ["supported", "refuted", "inconclusive"]
 
 
 def make_run(i: int, parent: str | None):
-    from labbook import record
-    from labbook.record import Conclusion, MetricSummary, Note, RunRecord
+    from labbook.format import record
+    from labbook.format.record import Conclusion, MetricSummary, Note, RunRecord
 
     rng = random.Random(i)
     rid = uuid.UUID(int=rng.getrandbits(128)).hex

@@ -234,7 +234,7 @@ def wait_for_gc(repo: Path, limit_s: float = 600) -> bool:
     """Wait while a `git gc` runs in ``repo`` (labbook starts `git gc --auto` at the end of a
     run once loose objects pass gc.auto, detached as git commit does); False if it did not end.
     labbook's own lock covers the gap before git's detached child writes gc.pid."""
-    from labbook.repository import open_repository  # only here: the parent stays light
+    from labbook.runs.repository import open_repository  # only here: the parent stays light
 
     pid_file = repo / ".git" / "gc.pid"
     deadline = time.monotonic() + limit_s

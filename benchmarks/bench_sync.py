@@ -70,7 +70,7 @@ class Filler:
     """Writes distinct filler runs into a repository's branch, many per commit."""
 
     def __init__(self, path: Path, seed: int):
-        from labbook.repository import open_repository
+        from labbook.runs.repository import open_repository
 
         self.repo = open_repository(path)
         self.repo.git.fsync = False  # filler only sets the stage
@@ -78,7 +78,7 @@ class Filler:
         self.count = 0
 
     def add(self, n: int, batch: int = 500) -> None:
-        from labbook import record
+        from labbook.format import record
 
         done = 0
         while done < n:
@@ -91,7 +91,7 @@ class Filler:
             done += len(changes) // 2
 
     def _run(self):  # type: ignore[no-untyped-def]
-        from labbook.record import MetricSummary, RunRecord
+        from labbook.format.record import MetricSummary, RunRecord
 
         self.count += 1
         rid = f"{self.rng.getrandbits(128):032x}"
@@ -120,8 +120,8 @@ class Filler:
 def prepare(root: Path, size: int, new: int, both: int) -> dict[str, Path]:
     """remote.git with `size` runs, a clone holding them, then the remote and a second
     clone each moving on: returns the repositories each measurement starts from."""
-    from labbook import sync
-    from labbook.repository import open_repository
+    from labbook.runs.repository import open_repository
+    from labbook.sharing import sync
 
     remote = root / "remote.git"
     git(root, "init", "-q", "--bare", str(remote))
@@ -155,8 +155,8 @@ def prepare(root: Path, size: int, new: int, both: int) -> dict[str, Path]:
 
 
 def time_pull(start: Path, work: Path, remote: Path, merge_only: bool) -> tuple[float, str]:
-    from labbook import sync
-    from labbook.repository import open_repository
+    from labbook.runs.repository import open_repository
+    from labbook.sharing import sync
 
     if work.exists():
         shutil.rmtree(work)

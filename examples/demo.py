@@ -22,7 +22,7 @@ from pathlib import Path
 from diabetes_study import QUESTIONS, run_study
 
 import labbook
-from labbook.record import run_path
+from labbook.format.record import run_path
 
 DEFAULT_PATH = "demo-notebook"
 # Kept inside .git so it never shows up in the scratch repository's `git status`.
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build_journal(path: Path) -> None:
     """Build the notebook's journal site and say where to open it."""
-    from labbook.repository import open_repository
+    from labbook.runs.repository import open_repository
     from labbook.site import build
 
     repo = open_repository(path)

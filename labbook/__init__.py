@@ -28,7 +28,7 @@ from .errors import (
     StorageError,
 )
 from .jupyter import compare, show
-from .run import Run
+from .runs.run import Run
 from .tracking import (
     active_run,
     conclude,

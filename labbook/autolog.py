@@ -26,9 +26,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import models, tracking, validation
+from . import tracking
 from .errors import InvalidValue, LabbookError
-from .run import Run, error_summary
+from .format import validation
+from .runs import models
+from .runs.run import Run, error_summary
 
 MAX_REPR = 1000
 _log = logging.getLogger("labbook")

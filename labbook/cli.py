@@ -16,7 +16,7 @@ import click
 
 from . import __version__, tracking
 from .errors import LabbookError
-from .validation import escape_controls
+from .format.validation import escape_controls
 
 
 def _echo(message: str = "", nl: bool = True, err: bool = False) -> None:
@@ -101,7 +101,7 @@ def pull(remote: str | None) -> None:
 def sync_command(remote: str | None, every: float | None) -> None:
     """Pull, then push: afterwards you and REMOTE hold the same runs."""
     if every is not None:
-        from . import live
+        from .reading import live
 
         live.sync_every(lambda: tracking.sync(remote), every, _echo)
         return
@@ -133,7 +133,7 @@ def _width() -> int:
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all, commit, fmt) -> None:
     """List runs as a table that fits the terminal (newest first), or as csv, json or markdown."""
-    from . import display, query  # pandas loads only for the commands that read runs
+    from .reading import display, query  # pandas loads only for the commands that read runs
 
     order = query.sort_clauses(tracking.repository, sort, experiments or None)
     frame = tracking.search_runs(experiments or None, filter_string, order, limit,
@@ -153,10 +153,10 @@ def ls_command(experiments, filter_string, sort, columns, wide, limit, show_all,
 @click.option("--baseline", metavar="RUN", help="With --format markdown: the run the Δ column is against.")
 def show(run: str, fmt: str, baseline: str | None) -> None:
     """Show every field of a run (an id, a unique id prefix or a name)."""
-    from . import display, query  # pandas loads only for the commands that read runs
+    from .reading import display, query  # pandas loads only for the commands that read runs
 
     if fmt == "markdown":
-        from . import mdreport
+        from .reading import mdreport
 
         _echo(mdreport.run_markdown(*query.run_report(tracking.repository(), run, baseline)), nl=False)
         return
@@ -173,7 +173,7 @@ def show(run: str, fmt: str, baseline: str | None) -> None:
 @click.option("--baseline", metavar="RUN", help="The run compared against, listed first (default: first).")
 def compare(runs: tuple[str, ...], fmt: str, baseline: str | None) -> None:
     """Compare runs side by side: differing params and the best value of each metric marked."""
-    from . import display, mdreport, query  # pandas loads only for the commands that read runs
+    from .reading import display, mdreport, query  # pandas loads only for the commands that read runs
 
     records = query.run_records(tracking.repository(), runs + ((baseline,) if baseline else ()))
     records = mdreport.baseline_first(records[:len(runs)], records[-1] if baseline else None)
@@ -190,7 +190,7 @@ def compare(runs: tuple[str, ...], fmt: str, baseline: str | None) -> None:
 @click.argument("run_b")
 def diff(run_a: str, run_b: str) -> None:
     """Show how two runs differ: params, metrics, then the code between their commits."""
-    from . import display, query  # pandas loads only for the commands that read runs
+    from .reading import display, query  # pandas loads only for the commands that read runs
 
     a, b = query.run_records(tracking.repository(), [run_a, run_b])
     code_diff, patches = query.code_differences(tracking.repository(), a, b)
@@ -206,7 +206,7 @@ def diff(run_a: str, run_b: str) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
 def export(experiments, filter_string, show_all, fmt, output) -> None:
     """Export runs (one row each, with params, metrics and tags) to csv, json or parquet."""
-    from . import query  # pandas loads only for the commands that read runs
+    from .reading import query  # pandas loads only for the commands that read runs
 
     frame = tracking.search_runs(experiments or None, filter_string, None, None,
                                  "all" if show_all else "active")
@@ -227,7 +227,7 @@ def _mode(maximise: bool, minimise: bool) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True)
 def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) -> None:
     """List experiments: question, run count, last activity, best value of a metric."""
-    from . import display  # pandas loads only for the commands that read runs
+    from .reading import display  # pandas loads only for the commands that read runs
 
     frame = tracking.list_experiments(metric, _mode(maximise, minimise))
     text = display.experiments_table(frame, _width()) if fmt == "table" else \
@@ -237,7 +237,7 @@ def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) ->
 
 @cli.group("site")
 def site_group() -> None:
-    """The journal: a static site of the notebook, built from the experiments branch."""
+    """The journal: a static site of the edits, built from the experiments branch."""
 
 
 def _progress(label: str):
@@ -306,7 +306,7 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--edit", "use_editor", is_flag=True, help="Write the note in $EDITOR.")
 def note(run: str, text: str | None, use_editor: bool) -> None:
     """Append a timestamped note (markdown) to RUN; TEXT '-' reads standard input."""
-    from . import notebook
+    from .runs import edits
 
     if use_editor:
         text = click.edit("\n# Write the note above; lines starting with # are dropped.\n")
@@ -316,7 +316,7 @@ def note(run: str, text: str | None, use_editor: bool) -> None:
         text = buffer.read().decode("utf-8", "surrogateescape") if buffer else sys.stdin.read()
     if not text or not text.strip():
         raise click.UsageError("give the note as TEXT, '-' for standard input, or --edit")
-    rec = notebook.note(tracking.repository(), run, text.strip())
+    rec = edits.note(tracking.repository(), run, text.strip())
     _echo(f"noted on {rec.name} ({rec.id[:8]})")
 
 
@@ -326,9 +326,9 @@ def note(run: str, text: str | None, use_editor: bool) -> None:
 @click.option("--verdict", required=True, type=click.Choice(["supported", "refuted", "inconclusive"]))
 def conclude(run: str, text: str, verdict: str) -> None:
     """Record RUN's verdict on its hypothesis, with TEXT saying why."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.conclude(tracking.repository(), run, verdict, text)
+    rec = edits.conclude(tracking.repository(), run, verdict, text)
     _echo(f"{rec.name}: {verdict}")
 
 
@@ -337,9 +337,9 @@ def conclude(run: str, text: str, verdict: str) -> None:
 @click.argument("tags", nargs=-1, required=True)
 def tag(run: str, tags: tuple[str, ...]) -> None:
     """Set tags on RUN: labbook tag RUN stage=baseline owner=ada."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.tag(tracking.repository(), run, _pairs(tags))
+    rec = edits.tag(tracking.repository(), run, _pairs(tags))
     _echo(f"tagged {rec.name}: " + ", ".join(f"{k}={v}" for k, v in rec.tags.items()))
 
 
@@ -348,9 +348,9 @@ def tag(run: str, tags: tuple[str, ...]) -> None:
 @click.argument("keys", nargs=-1, required=True)
 def untag(run: str, keys: tuple[str, ...]) -> None:
     """Remove tags (by key) from RUN."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.untag(tracking.repository(), run, list(keys))
+    rec = edits.untag(tracking.repository(), run, list(keys))
     _echo(f"untagged {rec.name}: {', '.join(keys)}")
 
 
@@ -359,9 +359,9 @@ def untag(run: str, keys: tuple[str, ...]) -> None:
 @click.argument("new_name")
 def rename(run: str, new_name: str) -> None:
     """Give RUN a new name (its id stays)."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.rename(tracking.repository(), run, new_name)
+    rec = edits.rename(tracking.repository(), run, new_name)
     _echo(f"renamed {rec.id[:8]} to {rec.name}")
 
 
@@ -369,9 +369,9 @@ def rename(run: str, new_name: str) -> None:
 @click.argument("run")
 def delete(run: str) -> None:
     """Hide RUN from listings (soft: it stays in history; `labbook restore` brings it back)."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.set_deleted(tracking.repository(), run, True)
+    rec = edits.set_deleted(tracking.repository(), run, True)
     _echo(f"deleted {rec.name} ({rec.id[:8]}); `labbook restore {rec.id[:8]}` undoes it")
 
 
@@ -379,9 +379,9 @@ def delete(run: str) -> None:
 @click.argument("run")
 def restore(run: str) -> None:
     """Bring back a deleted RUN."""
-    from . import notebook
+    from .runs import edits
 
-    rec = notebook.set_deleted(tracking.repository(), run, False)
+    rec = edits.set_deleted(tracking.repository(), run, False)
     _echo(f"restored {rec.name} ({rec.id[:8]})")
 
 
@@ -390,9 +390,9 @@ def restore(run: str) -> None:
 @click.argument("question")
 def describe(experiment: str, question: str) -> None:
     """Set the question an EXPERIMENT asks."""
-    from . import notebook
+    from .runs import edits
 
-    exp = notebook.describe(tracking.repository(), experiment, question)
+    exp = edits.describe(tracking.repository(), experiment, question)
     _echo(f"{exp.name}: {exp.description}")
 
 
@@ -406,9 +406,9 @@ def experiment() -> None:
 @click.option("-d", "--description", help="The question the experiment asks.")
 def experiment_create(name: str, description: str | None) -> None:
     """Create experiment NAME."""
-    from . import notebook
+    from .runs import edits
 
-    exp = notebook.create_experiment(tracking.repository(), name, description)
+    exp = edits.create_experiment(tracking.repository(), name, description)
     _echo(f"created experiment {exp.name}")
 
 
@@ -437,9 +437,9 @@ def experiment_metric(experiment_name: str, metric: str, goal: str | None, summa
 @click.argument("new_name")
 def experiment_rename(name: str, new_name: str) -> None:
     """Rename experiment NAME to NEW_NAME (its runs follow)."""
-    from . import notebook
+    from .runs import edits
 
-    exp = notebook.rename_experiment(tracking.repository(), name, new_name)
+    exp = edits.rename_experiment(tracking.repository(), name, new_name)
     _echo(f"renamed experiment {name} to {exp.name}")
 
 
@@ -519,11 +519,11 @@ def fsck_command(do_recover: bool) -> None:
 def log_command(rev_range: str, metric: str | None, maximise: bool, minimise: bool, limit: int,
                 fmt: str) -> None:
     """Code commits of REV_RANGE (default HEAD), newest first, with the runs made at each."""
-    from . import display  # pandas loads only for the commands that read runs
+    from .reading import display  # pandas loads only for the commands that read runs
 
     frame = tracking.code_log(rev_range, metric, _mode(maximise, minimise), limit)
     if fmt == "markdown":
-        from . import mdreport, query
+        from .reading import mdreport, query
 
         goal = query.metric_goal(tracking.repository(), metric, None, _mode(maximise, minimise)) \
             if metric else None
@@ -552,7 +552,7 @@ def import_mlflow(source: str) -> None:
               help="Seconds between reads of the run's journal.")
 def watch(run: str, interval: float) -> None:
     """Watch a running run live: its values so far, sparklines and last update, until it ends."""
-    from . import live
+    from .reading import live
 
     view = live.watch(tracking.repository(), run, interval)
     sys.exit(0 if view.record.status == "FINISHED" else 1)

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # display loads pandas and rich: only when something is shown
-    from .goals import Goal
-    from .run import Run
+    from .format.goals import Goal
+    from .runs.run import Run
 
 MAX_PARAMS = 40
 MAX_METRICS = 30
@@ -33,15 +33,15 @@ _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-a
 
 def esc(value: Any) -> str:
     """Any value as escaped HTML text (quotes too: safe in attributes)."""
-    from . import display
+    from .reading import display
 
     return html.escape(value if isinstance(value, str) else display.cell(value), quote=True)
 
 
 def metric_goal(run: Run, key: str) -> Goal:
     """The goal of metric ``key`` as the run's experiment declares it (``define_metric``),
-    else guessed from the name (labbook.goals: the one answer everywhere)."""
-    from .goals import goal_of
+    else guessed from the name (labbook.format.goals: the one answer everywhere)."""
+    from .format.goals import goal_of
 
     exp = run.repo.experiment(run.record.experiment)
     return goal_of(key, exp.metrics if exp is not None else None)
@@ -172,7 +172,7 @@ class RunList(list):  # type: ignore[type-arg]
         return runs_html(list(self))
 
     def __str__(self) -> str:
-        from . import display
+        from .reading import display
 
         records = [r.record for r in self]
         goals = {key: metric_goal(r, key) for r in self for key in r.record.metrics}
@@ -182,7 +182,7 @@ class RunList(list):  # type: ignore[type-arg]
 def resolve(runs: Iterable[Any]) -> RunList:
     """Runs from Run objects, ids, id prefixes, names, or a search_runs DataFrame."""
     from . import tracking
-    from .run import Run
+    from .runs.run import Run
 
     found = RunList()
     for item in runs:
@@ -210,12 +210,13 @@ def compare(*runs: Any) -> RunList:
 
 def show(*runs: Any, file: TextIO | None = None) -> None:
     """Print a run (every field, metrics with a sparkline) or several side by side."""
-    from . import display, tracking
+    from . import tracking
+    from .reading import display
 
     found = resolve(runs)
     out = file or sys.stdout
     if len(found) == 1:
-        from . import query
+        from .reading import query
 
         rec, experiment, histories = query.run_details(tracking.repository(), found[0].id)
         out.write(display.render_run(rec, experiment, histories))

@@ -22,21 +22,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import lifecycle, sysmetrics, validation
-from . import sync as sharing
 from .errors import InvalidValue, NoActiveRun
-from .record import DEFAULT_EXPERIMENT, METRIC_SUMMARIES, Artifact, ExperimentRecord, MetricSpec
-from .repository import Repository, open_repository
-from .run import Run, error_summary
-from .validation import escape_controls
+from .format import validation
+from .format.record import (
+    DEFAULT_EXPERIMENT,
+    METRIC_SUMMARIES,
+    Artifact,
+    ExperimentRecord,
+    MetricSpec,
+)
+from .format.validation import escape_controls
+from .runs import lifecycle, sysmetrics
+from .runs.repository import Repository, open_repository
+from .runs.run import Run, error_summary
+from .sharing import sync as sharing
 
 if TYPE_CHECKING:  # pandas is imported only by the read functions: logging stays light
     import pandas as pd
 
-    from . import fsck as checks
-    from . import reproduce as reproducing
-    from . import restore, runner
     from .importers import mlflow as mlflow_importer
+    from .reading import fsck as checks
+    from .runs import artifact_files, wrapper
+    from .runs import reproduce as reproducing
 
 
 class _State:
@@ -197,9 +204,9 @@ def _attach(**script: Any) -> Run | None:
             if "experiment" not in said and _state.experiment:
                 said["experiment"] = _state.experiment
             if said:
-                from . import notebook
+                from .runs import edits
 
-                for line in notebook.adopt_script_settings(_state.repository(), rid,
+                for line in edits.adopt_script_settings(_state.repository(), rid,
                                                            _fixed_by_command_line(), **said):
                     print(line, file=sys.stderr)
             run = lifecycle.resume(_state.repository(), rid)
@@ -249,7 +256,7 @@ def define_metric(name: str, goal: str | None = None, *, summary: str | None = N
     ``experiment``, else the active run's, else the current one (``set_experiment``).
     Fields not given keep what was declared before.
     """
-    from . import goals
+    from .format import goals
 
     checked = validation.check_key(name, "metric key")
     spec = MetricSpec(goal=goals.parse_goal(goal) if goal is not None else None,
@@ -288,7 +295,7 @@ def start_run(name: str | None = None, *, experiment: str | None = None,
 
     ``log_system_metrics`` samples CPU, memory, disk, network (and GPUs) into the run's
     history as ``system/*`` metrics (default: the labbook.systemMetrics setting; see
-    labbook.sysmetrics).
+    labbook.runs.sysmetrics).
 
     Under `labbook run` ($LABBOOK_RUN_ID set, as MLflow's MLFLOW_RUN_ID), with no run active
     and no ``run_id``/``parent``, this attaches to that run instead of starting one, and
@@ -453,7 +460,7 @@ def search_runs(experiments: Iterable[str] | str | None = None, filter_string: s
     """Runs as a DataFrame, one row per run; see docs/query.md for the filter language."""
     if isinstance(experiments, str):
         experiments = [experiments]
-    from . import query
+    from .reading import query
 
     return query.search_runs(_state.repository(), experiments, filter_string, order_by,
                              max_results, run_view, commit)
@@ -461,7 +468,7 @@ def search_runs(experiments: Iterable[str] | str | None = None, filter_string: s
 
 def get_metric_history(run: str, key: str) -> pd.DataFrame:
     """One metric's history of one run: step, timestamp, value."""
-    from . import query
+    from .reading import query
 
     return query.get_metric_history(_state.repository(), str(run), key)
 
@@ -472,7 +479,7 @@ def load_history(runs: Iterable[str] | str, keys: Iterable[str] | None = None) -
         runs = [runs]
     if isinstance(keys, str):
         keys = [keys]
-    from . import query
+    from .reading import query
 
     return query.load_history(_state.repository(), runs, keys)
 
@@ -480,7 +487,7 @@ def load_history(runs: Iterable[str] | str, keys: Iterable[str] | None = None) -
 def list_experiments(metric: str | None = None, mode: str | None = None) -> pd.DataFrame:
     """One row per experiment: name, description, run count, last activity, and the best value
     of ``metric`` by its goal in that experiment (``mode`` "max" or "min" overrides the goal)."""
-    from . import query
+    from .reading import query
 
     return query.experiments_frame(_state.repository(), metric, mode)
 
@@ -488,48 +495,48 @@ def list_experiments(metric: str | None = None, mode: str | None = None) -> pd.D
 def run_command(command: list[str], *, experiment: str | None = None, name: str | None = None,
                 hypothesis: str | None = None, params: Mapping[str, Any] | Iterable[str] | None = None,
                 tags: Mapping[str, str] | Iterable[str] | None = None, metrics_file: str | None = None,
-                log_bytes: int | None = None) -> runner.Outcome:
+                log_bytes: int | None = None) -> wrapper.Outcome:
     """Run ``command`` as a new run (``labbook run``): output, metrics and exit status recorded.
     ``params`` and ``tags`` may be ``key=value`` strings (param values parsed: 3, 0.5, true)."""
-    from . import runner
+    from .runs import wrapper
 
     if params is not None and not isinstance(params, Mapping):
-        params = runner.parse_pairs(list(params), "param", typed=True)
+        params = wrapper.parse_pairs(list(params), "param", typed=True)
     if tags is not None and not isinstance(tags, Mapping):
-        tags = runner.parse_pairs(list(tags), "tag", typed=False)
+        tags = wrapper.parse_pairs(list(tags), "tag", typed=False)
     fixed = {"name": name is not None, "experiment": experiment is not None,
              "hypothesis": hypothesis is not None, "tags": sorted(tags or {})}
-    return runner.run_command(
+    return wrapper.run_command(
         _state.repository(), list(command), experiment=experiment or _state.experiment
         or DEFAULT_EXPERIMENT, name=name, hypothesis=hypothesis, params=params, tags=tags,
-        metrics_file=metrics_file, log_bytes=runner.DEFAULT_LOG_BYTES if log_bytes is None else log_bytes,
+        metrics_file=metrics_file, log_bytes=wrapper.DEFAULT_LOG_BYTES if log_bytes is None else log_bytes,
         fixed=fixed)
 
 
-def list_artifacts(run: str) -> list[restore.ArtifactCheck]:
+def list_artifacts(run: str) -> list[artifact_files.ArtifactCheck]:
     """The artifacts of a run, each with its bytes re-hashed: ok, MISMATCH or missing."""
-    from . import restore
+    from .runs import artifact_files
 
-    return restore.list_artifacts(_state.repository(), run)
+    return artifact_files.list_artifacts(_state.repository(), run)
 
 
 def get_artifacts(run: str, path: str, dest: str | None = None, force: bool = False) -> list[Path]:
     """Restore an artifact (or a folder of them) of a run, checked against its sha256."""
-    from . import restore
+    from .runs import artifact_files
 
-    return restore.get_artifacts(_state.repository(), run, path, dest, force)
+    return artifact_files.get_artifacts(_state.repository(), run, path, dest, force)
 
 
 def reproduce(run: str, rtol: float = 1e-6) -> reproducing.Reproduction:
     """Re-run a run's command on its code in a temporary worktree and compare its metrics."""
-    from . import reproduce as reproducing
+    from .runs import reproduce as reproducing
 
     return reproducing.reproduce(_state.repository(), run, rtol)
 
 
 def fsck(recover: bool = False) -> checks.FsckReport:
-    """Check every record, artifact and live run of the notebook."""
-    from . import fsck as checks
+    """Check every record, artifact and live run of the edits."""
+    from .reading import fsck as checks
 
     return checks.fsck(_state.repository(), recover)
 
@@ -538,7 +545,7 @@ def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str | Non
              limit: int | None = 50) -> pd.DataFrame:
     """Code commits (newest first) with the number of runs made at each and their best metric
     by its goal (``mode`` "max" or "min" overrides it)."""
-    from . import codelog
+    from .reading import codelog
 
     return codelog.code_log(_state.repository(), rev_range, metric, mode, limit)
 

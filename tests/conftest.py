@@ -12,7 +12,7 @@ import pytest
 
 import labbook
 from labbook import tracking
-from labbook.repository import open_repository
+from labbook.runs.repository import open_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 

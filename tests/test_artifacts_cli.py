@@ -15,7 +15,7 @@ import labbook
 from conftest import git, user_state
 from labbook import tracking
 from labbook.cli import cli
-from labbook.objectstore import ObjectStore
+from labbook.storage.objectstore import ObjectStore
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -138,7 +138,7 @@ def test_an_fsspec_store_holds_large_artifacts(repo: Path, tmp_path: Path):
 
 def test_a_url_store_without_fsspec_names_the_extra(tmp_path: Path):
     code = ("import sys; sys.modules['fsspec'] = None\n"
-            "from labbook.artifacts import open_store\n"
+            "from labbook.storage.artifacts import open_store\n"
             "try:\n    open_store('s3://bucket/x')\n"
             "except Exception as exc:\n    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

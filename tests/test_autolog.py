@@ -98,7 +98,7 @@ def test_pipeline_params_are_deep_and_the_model_is_an_artifact_that_loads(repo: 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from labbook import models
+    from labbook.runs import models
 
     X, y = make_regression(n_samples=50, n_features=3, noise=2.0, random_state=0)
     pipe = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=3.0))]).fit(X, y)

@@ -126,7 +126,7 @@ def test_errors_are_one_line_with_exit_1_and_usage_is_exit_2(notebook, repo: Pat
 
 
 def test_ambiguous_prefix_lists_candidates(repo: Path):
-    from labbook import lifecycle
+    from labbook.runs import lifecycle
     from labbook.tracking import repository
     for rid in ("abcd1111" + "0" * 24, "abcd2222" + "0" * 24):
         lifecycle.start(repository(), experiment="default", run_id=rid).end()

@@ -16,8 +16,10 @@ import pytest
 
 import labbook
 from conftest import git, python_child, run_ids
-from labbook import catalog, forked, record, tracking
-from labbook.record import MetricSummary, RunRecord
+from labbook import tracking
+from labbook.format import record
+from labbook.format.record import MetricSummary, RunRecord
+from labbook.reading import catalog, forked
 
 RUNS = 300  # enough to fill far more fan-out folders than catalog._WALK_FROM
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import labbook
-from labbook import record
 from labbook.cli import cli
+from labbook.format import record
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

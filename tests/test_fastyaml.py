@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from yamldocs import same, with_other_scalars
 
 import labbook
-from labbook import fastyaml, yamlio, yamlreader
 from labbook.errors import FormatError
+from labbook.format import fastyaml, yamlio, yamlreader
 
 TRICKY = ["no", "No", "on", "off", "yes", "y", "n", "true", "False", "null", "Null", "~", "", " ", "  x",
           "x ", "1e3", "1.5e3", "0755", "010", "0o17", "0x1F", "0b101", "1_000", "1:20", "1:20.5", "+1", "-0",

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 import labbook
 from conftest import git
-from labbook import goals, record, tracking
+from labbook import tracking
 from labbook.cli import cli
+from labbook.format import goals, record
 from labbook.site import build
 
 

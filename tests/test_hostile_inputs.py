@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 import labbook
 from conftest import git, run_ids
-from labbook import validation
 from labbook.cli import cli
 from labbook.errors import FilterSyntaxError
+from labbook.format import validation
 
 
 def _tip(repo: Path) -> str:
@@ -247,18 +247,18 @@ def test_rename_refuses_control_characters_and_surrogates(repo: Path):
     with labbook.start_run(name="target") as run:
         pass
     repository = labbook.tracking.repository()
-    from labbook import notebook
+    from labbook.runs import edits
     for bad in ("new\nname", "new\x00", "new\udcff", "\x1b]0;title\x07"):
         with pytest.raises(labbook.InvalidValue, match="run name"):
-            notebook.rename(repository, run.id, bad)
+            edits.rename(repository, run.id, bad)
     labbook.set_experiment("kept")
     for bad in ("e\x00", "e\n", "e" * 251):
         with pytest.raises(labbook.InvalidValue, match="experiment name"):
-            notebook.rename_experiment(repository, "kept", bad)
+            edits.rename_experiment(repository, "kept", bad)
 
 
 def test_an_experiment_named_like_another_ones_slug_does_not_replace_it(repo: Path):
-    from labbook.record import experiment_slug
+    from labbook.format.record import experiment_slug
     first = labbook.set_experiment("My Study")
     second = labbook.set_experiment(experiment_slug("My Study"))  # a name of its own, a file of its own
     assert first.slug == experiment_slug("My Study") and second.slug != first.slug
@@ -267,11 +267,11 @@ def test_an_experiment_named_like_another_ones_slug_does_not_replace_it(repo: Pa
 
 
 def test_a_renamed_experiment_is_found_by_its_new_name(repo: Path):
-    from labbook import notebook
+    from labbook.runs import edits
     labbook.set_experiment("Alpha")
     with labbook.start_run():
         pass
-    notebook.rename_experiment(labbook.tracking.repository(), "Alpha", "Beta")
+    edits.rename_experiment(labbook.tracking.repository(), "Alpha", "Beta")
     labbook.tracking.reset()
     labbook.set_repository(repo)
     labbook.set_experiment("Beta")
@@ -284,7 +284,7 @@ def test_a_renamed_experiment_is_found_by_its_new_name(repo: Path):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=40))
 def test_any_text_is_either_refused_clearly_or_round_trips_through_a_record(text: str):
-    from labbook import record
+    from labbook.format import record
     try:
         checked = validation.check_text(text, "note", validation.MAX_NOTE_BYTES)
     except labbook.InvalidValue as exc:
@@ -411,7 +411,7 @@ def test_cli_lines_naming_a_teammates_run_escape_its_name(repo: Path):
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_the_escaper_leaves_no_terminal_control_behind(text: str):
-    from labbook.display import escape_controls
+    from labbook.reading.display import escape_controls
     shown = escape_controls(text)
     assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
                    for ch in shown if ch not in "\n\t")
@@ -447,7 +447,7 @@ _PATH_PIECES = st.sampled_from(["a", "B", ".", "..", "", "/", "\\", "%2e", "?", 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PATH_PIECES, max_size=8).map("".join) | st.text(max_size=30))
 def test_an_accepted_artifact_path_is_safe_in_a_tree_and_on_every_file_system(path: str):
-    from labbook.store import check_path
+    from labbook.storage.store import check_path
     try:
         checked = validation.artifact_path(path)
     except labbook.InvalidValue as exc:
@@ -649,7 +649,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(formula_runs, tm
     assert out.exit_code == 0
     exported = tmp_path / "runs.csv"
     assert _invoke("export", "-o", str(exported)).exit_code == 0
-    from labbook.validation import escape_controls
+    from labbook.format.validation import escape_controls
     for text, shown in ((out.output, escape_controls), (exported.open(newline="").read(), str)):
         tags = _cells(text, "tags.t")
         assert sorted(tags) == sorted(shown("'" + f) for f in FORMULAS), tags
@@ -669,7 +669,7 @@ def test_the_dataframe_api_keeps_raw_values(formula_runs):
     "(" * 10_000,
 ])
 def test_deep_filters_are_a_syntax_error_not_a_recursion_error(repo: Path, text: str):
-    from labbook import filterlang
+    from labbook.reading import filterlang
     with pytest.raises(FilterSyntaxError, match="nest"):
         filterlang.parse(text)
     labbook.init()
@@ -678,7 +678,7 @@ def test_deep_filters_are_a_syntax_error_not_a_recursion_error(repo: Path, text:
 
 
 def test_reasonable_nesting_still_parses(repo: Path):
-    from labbook import filterlang
+    from labbook.reading import filterlang
     depth = filterlang.MAX_DEPTH
     assert filterlang.parse("(" * (depth - 1) + "metrics.a > 1" + ")" * (depth - 1)) is not None
     assert filterlang.parse("NOT " * (depth - 1) + "metrics.a > 1") is not None
@@ -693,7 +693,7 @@ _FILTER_PIECES = st.sampled_from(["(", ")", "NOT ", " AND ", " OR ", "metrics.a 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_FILTER_PIECES, max_size=400).map("".join))
 def test_any_filter_parses_or_is_a_filter_syntax_error(text: str):
-    from labbook import filterlang
+    from labbook.reading import filterlang
     try:
         filterlang.parse(text)
     except FilterSyntaxError as exc:
@@ -704,7 +704,7 @@ def test_any_filter_parses_or_is_a_filter_syntax_error(text: str):
 @given(st.text(alphabet="ab%_A.", max_size=8), st.text(alphabet="abAB._%", max_size=12),
        st.booleans())
 def test_like_matches_as_the_sql_wildcards_say(pattern: str, text: str, ignore_case: bool):
-    from labbook.query import like
+    from labbook.reading.query import like
     regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
     expected = re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
     assert like(pattern, text, ignore_case) == (expected is not None)

@@ -21,9 +21,10 @@ from click.testing import CliRunner
 
 import labbook
 from conftest import git
-from labbook import record, tracking
+from labbook import tracking
 from labbook.cli import cli
 from labbook.errors import InvalidValue, LabbookError
+from labbook.format import record
 
 BAD_ID = "ab" + "c" * 30  # a well-formed id for the planted run's folder
 

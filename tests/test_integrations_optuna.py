@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import labbook
-from labbook import record, tracking
+from labbook import tracking
+from labbook.format import record
 
 optuna = pytest.importorskip("optuna")
 

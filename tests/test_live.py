@@ -12,8 +12,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import git
-from labbook import live, tracking
+from labbook import tracking
 from labbook.cli import cli
+from labbook.reading import live
 
 TRAINER = """
 import os, sys, time, labbook

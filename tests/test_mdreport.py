@@ -11,8 +11,8 @@ from markdown_it import MarkdownIt
 
 import labbook
 from conftest import git
-from labbook import mdreport, query
 from labbook.cli import cli
+from labbook.reading import mdreport, query
 
 COMMONMARK = MarkdownIt("commonmark", {"html": True}).enable("table")  # as GitHub reads a comment
 
@@ -118,8 +118,8 @@ def test_compare_markdown_is_a_thin_adapter(sweep: dict[str, str]):
 def test_cells_escape_pipes_and_fold_lines():
     assert mdreport.md("a|b\nc") == r"a\|b c"
     assert mdreport.md("val_loss") == "val_loss"
-    assert mdreport.delta(1.0, 1.0, labbook.goals.NO_GOAL) == "±0"
-    assert mdreport.delta(float("nan"), 1.0, labbook.goals.NO_GOAL) == ""
+    assert mdreport.delta(1.0, 1.0, labbook.format.goals.NO_GOAL) == "±0"
+    assert mdreport.delta(float("nan"), 1.0, labbook.format.goals.NO_GOAL) == ""
 
 
 def test_user_text_stays_text_in_a_comment(repo: Path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from labbook import merge, record
-from labbook.merge import PathChange, RunFiles
-from labbook.record import Artifact, Conclusion, Conflict, MetricSummary, Note, RunRecord
+from labbook.format import merge, record
+from labbook.format.merge import PathChange, RunFiles
+from labbook.format.record import Artifact, Conclusion, Conflict, MetricSummary, Note, RunRecord
 
 RID = "ab" * 16
 

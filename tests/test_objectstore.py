@@ -22,7 +22,7 @@ import pytest
 
 from conftest import git
 from labbook.errors import ArtifactError
-from labbook.objectstore import part_bytes, redact_url, retried
+from labbook.storage.objectstore import part_bytes, redact_url, retried
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
@@ -147,7 +147,7 @@ def test_a_200_mb_artifact_streams_to_s3_and_back_in_constant_memory(s3, repo: P
     assert _peak_mb(back) - _peak_mb(baseline) < 64
     print(f"peak RSS MB: 2 MB upload {_peak_mb(baseline):.0f}, 200 MB upload {_peak_mb(upload):.0f}, "
           f"200 MB get {_peak_mb(back):.0f}")
-    from labbook.artifacts import sha256_file
+    from labbook.storage.artifacts import sha256_file
 
     assert sha256_file(tmp_path / "back.bin") == (digest, 200 * MB)
 
@@ -312,7 +312,7 @@ def test_an_upload_gets_through_a_network_that_drops_out(s3, s3_server: str, rep
     assert s3.head_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}")["ContentLength"] == 40 * MB
     back = tmp_path / "back.bin"
     _python(_cli("get", run_id, "ckpt.bin", "-o", str(back)), repo)
-    from labbook.artifacts import sha256_file
+    from labbook.storage.artifacts import sha256_file
 
     assert sha256_file(back) == (digest, 40 * MB)
     proxy.stop = True

@@ -48,25 +48,98 @@ def test_recover_command_is_a_thin_adapter():
     assert result.output == "no runs to recover\n"
 
 
-def _imports(module: Path) -> set[str]:
+# The floors of the house, from the ground up: a module may import its own floor and the
+# floors below it, never one above. docs/ARCHITECTURE.md draws the same picture.
+FLOORS = [
+    {"errors"},
+    {"storage"},
+    {"format"},
+    {"runs"},
+    {"reading"},
+    {"sharing"},
+    {"site"},
+    {"tracking", "autolog", "jupyter", "importers"},
+    {"integrations", "mlflow"},
+    {"cli"},
+    {"__main__", "__init__"},
+]
+FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
+# Imports that still climb a floor, each a debt to pay, never a rule to copy.
+CLIMBING: set[tuple[str, str]] = {("labbook.runs.run", "jupyter")}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _labbook_imports(path: Path) -> set[str]:
+    """Every labbook module or name `path` imports, relative imports resolved, lazy ones too."""
     import ast
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.add((node.module or "").split(".")[0])
-            found.update(a.name for a in node.names if not node.module)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "labbook")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "labbook":
+                continue
+            if module != "labbook":  # `from labbook import x` imports x, not the package face
+                found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
     return found
 
 
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _house() -> dict[str, set[str]]:
+    return {_module_name(p): _labbook_imports(p) for p in (ROOT / "labbook").rglob("*.py")}
+
+
+def test_every_module_stands_on_a_floor():
+    rooms = {_room(m) for m in _house()}
+    assert rooms <= set(FLOOR), f"modules on no floor: {sorted(rooms - set(FLOOR))}"
+
+
+def test_no_import_climbs_a_floor():
+    climbing = set()
+    for module, imports in _house().items():
+        for target in imports:
+            room = _room(target)
+            if room in FLOOR and FLOOR[room] > FLOOR[_room(module)]:
+                climbing.add((module, room))
+    assert climbing == CLIMBING
+
+
 def test_layers_import_only_what_they_may():
-    modules = {p.stem: _imports(p) for p in (ROOT / "labbook").glob("*.py")}
-    assert {m for m, deps in modules.items() if "gitcmd" in deps} <= {"store", "repository",
-                                                                      "provenance"}
-    assert [m for m, deps in modules.items() if "cli" in deps] == ["__main__"]
-    low_layers = {"gitcmd", "store", "yamlio", "journal", "cache", "catalog"}
-    assert not modules["cli"] & low_layers, "the CLI calls the library, never git or YAML itself"
-    assert "repository" not in modules["display"] and "gitcmd" not in modules["display"]
-    assert {m for m, deps in modules.items() if "yamlio" in deps} == {"record"}
+    house = _house()
+
+    def importers_of(target: str) -> set[str]:
+        return {m for m, deps in house.items() if any(d == target or d.startswith(target + ".")
+                                                     for d in deps)}
+
+    assert importers_of("labbook.storage.gitcmd") <= {
+        "labbook.storage.store", "labbook.storage", "labbook.runs.repository",
+        "labbook.runs.provenance"}
+    assert importers_of("labbook.cli") == {"labbook.__main__"}
+    low = ("labbook.storage", "labbook.format.yamlio", "labbook.reading.cache",
+           "labbook.reading.catalog")
+    assert not {d for d in house["labbook.cli"] if d.startswith(low)}, \
+        "the CLI calls the library, never git or YAML itself"
+    assert not {d for d in house["labbook.reading.display"]
+                if d.startswith(("labbook.runs.repository", "labbook.storage"))}
+    # site.build reading environments/*.yaml itself is a debt of the one read model
+    assert importers_of("labbook.format.yamlio") <= {"labbook.format.record", "labbook.site.build"}
 
 
 def test_logging_and_plain_commands_do_not_load_pandas():
@@ -76,5 +149,5 @@ def test_logging_and_plain_commands_do_not_load_pandas():
 
 
 def test_cli_formats_match_the_renderer():
-    from labbook import display
+    from labbook.reading import display
     assert cli_module.TABLE_FORMATS == display.FORMATS

@@ -11,7 +11,7 @@ import yaml
 
 import labbook
 from conftest import git
-from labbook.provenance import redact_command, strip_credentials
+from labbook.runs.provenance import redact_command, strip_credentials
 
 
 @pytest.mark.parametrize("url, expected", [

@@ -12,7 +12,7 @@ import pytest
 
 import labbook
 from conftest import git
-from labbook import filterlang
+from labbook.reading import filterlang
 
 RUNS = [  # name, solver, alpha, mse, r2, stage
     ("ridge-a0.1", "cholesky", 0.1, 2900.0, 0.45, "baseline"),
@@ -176,11 +176,12 @@ def test_a_corrupt_record_is_skipped_with_one_warning(study, repo: Path, caplog)
 
 
 def test_cache_parses_only_new_records(study, monkeypatch):
-    from labbook import record, runrows
+    from labbook.format import record
+    from labbook.reading import rows
     labbook.search_runs()  # warm
     parsed = []
-    original = runrows.row_of_yaml
-    monkeypatch.setattr(runrows, "row_of_yaml",
+    original = rows.row_of_yaml
+    monkeypatch.setattr(rows, "row_of_yaml",
                         lambda data, path: parsed.append(path) or original(data, path))
     labbook.tracking.reset()  # a new process: only the on-disk cache is left
     labbook.set_repository(Path.cwd())

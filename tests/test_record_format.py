@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labbook import record, yamlio
 from labbook.errors import FormatError
-from labbook.record import Conclusion, MetricSummary, Note, RunRecord
+from labbook.format import record, yamlio
+from labbook.format.record import Conclusion, MetricSummary, Note, RunRecord
 
 TRICKY = ["no", "on", "off", "yes", "y", "n", "1e3", "0755", "0o17", "0x1F", "2024-01-01",
           "2024-01-01T10:00:00Z", "", " ", "=", "<<", "~", "null", "NaN", ".inf", "1:20",

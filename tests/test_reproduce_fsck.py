@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 import labbook
 from conftest import git, user_state
-from labbook import record, tracking
+from labbook import tracking
 from labbook.cli import cli
+from labbook.format import record
 
 CHILD = textwrap.dedent("""
     import os, random, labbook
@@ -142,9 +143,9 @@ def test_log_shows_code_history_with_runs(repo: Path):
 def test_reproduce_and_fsck_commands_are_thin_adapters():
     from unittest import mock
 
-    from labbook import reproduce, runner
-    from labbook.fsck import FsckReport
-    outcome = runner.Outcome("b" * 32, "x-repro", "FINISHED", 0)
+    from labbook.reading.fsck import FsckReport
+    from labbook.runs import reproduce, wrapper
+    outcome = wrapper.Outcome("b" * 32, "x-repro", "FINISHED", 0)
     moved = reproduce.Reproduction("a" * 32, outcome, 0.1,
                                    [reproduce.MetricComparison("m", 1.0, 2.0, 0.5, True)])
     with mock.patch.object(tracking, "reproduce", autospec=True, return_value=moved) as call:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import labbook
 from conftest import git, user_state
-from labbook import runner
 from labbook.cli import cli
+from labbook.runs import wrapper
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,20 +41,20 @@ def only_run(repo: Path) -> labbook.Run:
 
 
 def test_param_values_parse_as_a_user_expects():
-    assert runner.parse_pairs(["a=3", "b=0.5", "c=true", "d=False", "e=x=y", "f=1e-3", "g="],
+    assert wrapper.parse_pairs(["a=3", "b=0.5", "c=true", "d=False", "e=x=y", "f=1e-3", "g="],
                               "param", typed=True) == {
         "a": 3, "b": 0.5, "c": True, "d": False, "e": "x=y", "f": 0.001, "g": ""}
-    assert runner.env_name("model.lr-x") == "LABBOOK_PARAM_MODEL_LR_X"
+    assert wrapper.env_name("model.lr-x") == "LABBOOK_PARAM_MODEL_LR_X"
     with pytest.raises(labbook.InvalidValue):
-        runner.parse_pairs(["novalue"], "param", typed=True)
+        wrapper.parse_pairs(["novalue"], "param", typed=True)
 
 
 def test_capped_log_keeps_head_and_tail():
-    log = runner.CappedLog(10)
+    log = wrapper.CappedLog(10)
     for chunk in (b"abcdefgh", b"ijklmnop", b"qrstuvwxyz"):
         log.add(chunk)
     assert log.getvalue() == b"abcde\n[\xe2\x80\xa6 16 bytes skipped \xe2\x80\xa6]\nvwxyz"
-    small = runner.CappedLog(100)
+    small = wrapper.CappedLog(100)
     small.add(b"hello")
     assert small.getvalue() == b"hello"
 
@@ -219,7 +219,7 @@ def test_run_command_is_a_thin_adapter(repo: Path, monkeypatch: pytest.MonkeyPat
     from unittest import mock
 
     from labbook import cli as cli_module
-    outcome = runner.Outcome("a" * 32, "n", "FINISHED", 0)
+    outcome = wrapper.Outcome("a" * 32, "n", "FINISHED", 0)
     with mock.patch.object(cli_module.tracking, "run_command", autospec=True,
                            return_value=outcome) as call:
         result = CliRunner().invoke(cli, ["run", "-e", "x", "-p", "a=1", "--", "echo", "-v", "hi"])

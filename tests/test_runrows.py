@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from yamldocs import same, with_other_scalars
 
-from labbook import record, runrows, yamlio
 from labbook.errors import FormatError
-from labbook.record import MetricSummary, RunRecord
+from labbook.format import record, yamlio
+from labbook.format.record import MetricSummary, RunRecord
+from labbook.reading import rows
 
 RID = "ab" * 16
 PATH = f"runs/ab/{RID}/run.yaml"
@@ -20,7 +21,7 @@ PATH = f"runs/ab/{RID}/run.yaml"
 def full_read(data: bytes) -> tuple[list[str], list[Any]] | str:
     """The row as the full read makes it, or the reason the record is skipped."""
     try:
-        row = runrows.record_row(record.run_plain_from_yaml(data, PATH))
+        row = rows.record_row(record.run_plain_from_yaml(data, PATH))
     except FormatError as exc:
         return exc.reason
     return list(row), list(row.values())
@@ -28,7 +29,7 @@ def full_read(data: bytes) -> tuple[list[str], list[Any]] | str:
 
 def fast_read(data: bytes) -> tuple[list[str], list[Any]] | str:
     try:
-        names, cells = runrows.row_of_yaml(data, PATH)
+        names, cells = rows.row_of_yaml(data, PATH)
     except FormatError as exc:
         return exc.reason
     return list(names), list(cells)
@@ -151,7 +152,7 @@ def test_a_good_record_is_read_by_its_plan_with_every_rule_checked_per_value():
     data = yamlio.dump(good)
     for _ in range(2):
         yamlio.load(data, "t")
-    projected = record.project_run_yaml(data, runrows.row_plan)
+    projected = record.project_run_yaml(data, rows.row_plan)
     assert projected is not None
     plan, values = projected
     assert plan.cells(values) is not None

@@ -185,7 +185,7 @@ def test_phone_width_has_no_horizontal_overflow(site, browser):
 
 
 def _slug(root: Path, name: str) -> str:
-    from labbook.record import experiment_slug
+    from labbook.format.record import experiment_slug
     return experiment_slug(name)
 
 

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import lifecycle, notebook, record
 from ..errors import InvalidValue, LabbookError
-from ..record import Code, Environment
-from ..repository import Repository
+from ..format import record
+from ..format.record import Code, Environment
+from ..runs import edits, lifecycle
+from ..runs.repository import Repository
 
 # MLflow's system tags that become part of the record instead of tags
 RUN_NAME, PARENT, NOTE, USER = "mlflow.runName", "mlflow.parentRunId", "mlflow.note.content", "mlflow.user"
@@ -126,7 +127,7 @@ def import_mlflow(repo: Repository, source: str, progress: Progress | None = Non
     """Import every experiment and run of the MLflow store at SOURCE into ``repo``'s branch."""
     from mlflow.entities import ViewType
 
-    from ..query import catalog_for
+    from ..reading.query import catalog_for
 
     client = open_client(source)
     summary = ImportSummary(source=source)
@@ -144,7 +145,7 @@ def import_mlflow(repo: Repository, source: str, progress: Progress | None = Non
         imported = repo.ensure_experiment(exp.name, exp.tags.get(NOTE) or None)
         extra_tags = {k: str(v) for k, v in exp.tags.items() if k != NOTE}
         if extra_tags and any(imported.tags.get(k) != v for k, v in extra_tags.items()):
-            notebook.tag_experiment(repo, imported.slug, extra_tags)
+            edits.tag_experiment(repo, imported.slug, extra_tags)
         summary.experiments += 1
         runs += found
     on_branch = {e.run_id for e in catalog_for(repo).entries(repo.store.snapshot())}

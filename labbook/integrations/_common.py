@@ -13,10 +13,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .. import tracking, validation
+from .. import tracking
 from ..autolog import loggable_params
 from ..errors import LabbookError
-from ..run import Run
+from ..format import validation
+from ..runs.run import Run
 
 _log = logging.getLogger("labbook")
 MAX_WARNINGS = 5

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from .. import tracking as fluent
 from ..errors import InvalidValue, LabbookError, NoActiveRun, ParamConflict, RunNotFound
-from ..record import DEFAULT_EXPERIMENT
+from ..format.record import DEFAULT_EXPERIMENT
 from . import entities, exceptions, experiments, frame, media
 from .client import MlflowClient, active_record, client_run
 from .entities import ActiveRun, Experiment, FileInfo, Metric, Run, RunData, RunInfo, ViewType

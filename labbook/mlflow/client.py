@@ -12,10 +12,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .. import lifecycle, notebook, record, tracking
+from .. import tracking
 from ..errors import RunNotFound
-from ..repository import Repository, open_repository
-from ..run import Run as LabbookRun
+from ..format import record
+from ..runs import edits, lifecycle
+from ..runs.repository import Repository, open_repository
+from ..runs.run import Run as LabbookRun
 from . import experiments, frame, media
 from .entities import Experiment, FileInfo, Metric, PagedList, Run, ms_to_iso, page_offset
 from .entities import page_token as _page_token
@@ -164,7 +166,7 @@ class MlflowClient:
         """Rename a run and/or set its status (a terminal one ends it, RUNNING reopens it)."""
         self.get_run(run_id)  # an unknown run is MLflow's RESOURCE_DOES_NOT_EXIST
         if name is not None:
-            notebook.rename(self.repo, run_id, name)
+            edits.rename(self.repo, run_id, name)
         if status is None:
             return
         if status == "RUNNING":
@@ -198,10 +200,10 @@ class MlflowClient:
             raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST) from exc
 
     def delete_run(self, run_id: str) -> None:
-        notebook.set_deleted(self.repo, run_id, True)
+        edits.set_deleted(self.repo, run_id, True)
 
     def restore_run(self, run_id: str) -> None:
-        notebook.set_deleted(self.repo, run_id, False)
+        edits.set_deleted(self.repo, run_id, False)
 
     # -- logging
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:

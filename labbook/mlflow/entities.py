@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import record
-from ..record import ExperimentRecord, RunRecord
+from ..format import record
+from ..format.record import ExperimentRecord, RunRecord
 
 
 def to_ms(iso: str | None) -> int | None:

@@ -14,12 +14,18 @@ from typing import Any
 
 import pandas as pd
 
-from .. import filterlang, notebook, query
 from ..errors import LabbookError
-from ..record import DEFAULT_EXPERIMENT, ExperimentRecord
-from ..repository import Repository
+from ..format.record import DEFAULT_EXPERIMENT, ExperimentRecord
+from ..reading import filterlang, query
+from ..runs import edits
+from ..runs.repository import Repository
 from .entities import Experiment, PagedList, ViewType, page_offset, page_token
-from .exceptions import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, MlflowException, Unsupported
+from .exceptions import (
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    MlflowException,
+    Unsupported,
+)
 
 MLFLOW_DEFAULT_NAME = "Default"
 MLFLOW_DEFAULT_ID = "0"
@@ -93,7 +99,7 @@ def set_tags(repo: Repository, experiment_id: Any, tags: Mapping[str, Any]) -> N
     if note is not None:
         repo.ensure_experiment(exp.name, note)
     if texts:
-        notebook.tag_experiment(repo, slug, texts)
+        edits.tag_experiment(repo, slug, texts)
 
 
 def search(repo: Repository, view_type: Any = ViewType.ACTIVE_ONLY, max_results: int | None = 1000,

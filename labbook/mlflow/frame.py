@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import filterlang, query
 from ..errors import LabbookError
-from ..record import DEFAULT_EXPERIMENT
-from ..repository import Repository
+from ..format.record import DEFAULT_EXPERIMENT
+from ..reading import filterlang, query
+from ..runs.repository import Repository
 from .entities import Metric, Run, RunData, RunInfo, artifact_uri, to_ms
 from .exceptions import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, MlflowException
 

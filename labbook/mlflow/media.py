@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from .. import validation
-from ..artifacts import regular_file
-from ..run import Run
+from ..format import validation
+from ..runs.run import Run
+from ..storage.artifacts import regular_file
 from .exceptions import MlflowException
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from .. import models
 from .. import tracking as fluent
 from ..autolog import autolog as labbook_autolog
 from ..errors import ArtifactError, RunNotFound
+from ..runs import models
 from .client import client_run
 from .exceptions import RESOURCE_DOES_NOT_EXIST, MlflowException, Unsupported
 
@@ -96,11 +96,11 @@ def load_model(model_uri: str, dst_path: str | None = None) -> Any:
 
 def _artifact_bytes(run_id: str, path: str) -> bytes:
     """One artifact's bytes, checked against its sha256."""
-    from .. import restore
+    from ..runs import artifact_files
 
     with tempfile.TemporaryDirectory(prefix="labbook-model-") as tmp:
         try:
-            [written] = restore.get_artifacts(fluent.repository(), run_id, path, tmp)
+            [written] = artifact_files.get_artifacts(fluent.repository(), run_id, path, tmp)
         except (RunNotFound, ArtifactError) as exc:
             raise MlflowException(f"{exc}", RESOURCE_DOES_NOT_EXIST) from exc
         return written.read_bytes()

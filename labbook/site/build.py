@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import record
 from ..errors import FormatError
-from ..query import catalog_for
-from ..repository import Repository
-from ..store import Snapshot
-from ..yamlio import load as load_yaml
+from ..format import record
+from ..format.yamlio import load as load_yaml
+from ..reading.query import catalog_for
+from ..runs.repository import Repository
+from ..storage.store import Snapshot
 from . import context, render
 from .writer import Report, Writer
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import goals as goal_rules
-from ..record import metric_specs_from_plain
+from ..format import goals as goal_rules
+from ..format.record import metric_specs_from_plain
 
 PAGE_SIZE = 50
 MAX_POINTS = 1000
@@ -33,7 +33,7 @@ WEB_HOSTS = ("github", "gitlab", "codeberg", "bitbucket", "gitea", "sr.ht")
 
 class GoalBook:
     """Each experiment's metric goals: declared in ``experiments/<slug>.yaml``, else inferred
-    from the name (see labbook.goals); the site's one answer to "which way is better"."""
+    from the name (see labbook.format.goals); the site's one answer to "which way is better"."""
 
     def __init__(self, experiments: dict[str, dict[str, Any]] | None = None) -> None:
         self._specs = {slug: metric_specs_from_plain((data or {}).get("metrics"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..repository import Repository
-from ..store import BranchStore, Change, Snapshot
+from ..runs.repository import Repository
+from ..storage.store import BranchStore, Change, Snapshot
 
 PAGES_BRANCH = "gh-pages"
 BUILD_FILE_PREFIX = ".labbook-"  # the incremental build's manifest and caches

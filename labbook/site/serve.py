@@ -3,7 +3,7 @@
 One background thread polls the branch tip (a ref read, cheap) and rebuilds when it
 changes; the HTTP server reads files, and answers one read-only JSON endpoint,
 ``/_live/runs.json``: the runs whose journals are open, read from the journals
-(labbook/live.py), which the pages poll to show runs while they train.
+(labbook/reading/live.py), which the pages poll to show runs while they train.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SiteError
-from ..repository import Repository
+from ..runs.repository import Repository
 from .build import BuildResult, build
 
 DEFAULT_HOST = "127.0.0.1"
@@ -112,7 +112,7 @@ def watch(repo: Repository, root: Path, stop: threading.Event, interval: float =
 
 def live_source(repo: Repository) -> Callable[[], list[dict[str, Any]]]:
     """What ``/_live/runs.json`` answers: the running runs read from their journals (one at a time)."""
-    from .. import live
+    from ..reading import live
     from .context import run_page
 
     lock = threading.Lock()
