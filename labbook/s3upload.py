@@ -107,7 +107,8 @@ class S3Uploads:
             self.sweep(keep=sha256)
             found = self.head(path)
             if found is not None and found["size"] == size:
-                return  # another process of this clone finished it while we waited
+                self._forget(sha256)  # done: by another process, or completed before a lost reply
+                return
             state = self._resumable(bucket, key, size, part_bytes, sha256)
             self._send(source, state)
             lock = self._file(sha256)
