@@ -179,13 +179,13 @@ class ObjectStore:
     def unfinished_uploads(self) -> list[str]:
         """This clone's S3 uploads that were started and neither completed nor aborted, as
         ``sha256 (size)`` lines."""
-        if not self.resumable:
-            return []
+        if not self.resumable or self.state_dir is None or not any(self.state_dir.glob("*.json")):
+            return []  # nothing to list: s3fs and its SDK are not even loaded
         return [f"{s.sha256} ({s.size} bytes, {len(s.parts)} parts sent)" for s in self.s3.unfinished()]
 
     def abort_uploads(self) -> int:
         """Abort every unfinished S3 upload of this clone; how many were aborted."""
-        return len(self.s3.sweep(older_than=0)) if self.resumable else 0
+        return len(self.s3.sweep(older_than=0)) if self.unfinished_uploads() else 0
 
     def _upload(self, source: Path, sha256: str, size: int) -> None:
         final = self.location_of(sha256)  # opens the file system, setting _path
