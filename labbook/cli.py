@@ -469,9 +469,11 @@ def run_command(experiment, name, hypothesis, params, tags, metrics_file, log_by
 
 @cli.command()
 @click.argument("run")
-def artifacts(run: str) -> None:
+@click.option("--deep", is_flag=True, help="Download object-store artifacts and re-hash them "
+              "(by default their size and sha256 metadata are compared).")
+def artifacts(run: str, deep: bool) -> None:
     """List a run's artifacts: path, size, where the bytes are, and whether they match their sha256."""
-    for item in tracking.list_artifacts(run):
+    for item in tracking.list_artifacts(run, deep):
         _echo(f"{item.path}\t{item.size}\t{item.location}\t{item.verified}")
 
 
@@ -500,9 +502,11 @@ def reproduce_command(run: str, rtol: float) -> None:
 
 @cli.command("fsck")
 @click.option("--recover", "do_recover", is_flag=True, help="End RUNNING runs whose process is gone.")
-def fsck_command(do_recover: bool) -> None:
+@click.option("--deep", is_flag=True, help="Download object-store artifacts and re-hash them.")
+@click.option("--abort-uploads", is_flag=True, help="Abort this clone's unfinished object-store uploads.")
+def fsck_command(do_recover: bool, deep: bool, abort_uploads: bool) -> None:
     """Check the notebook: records parse, artifacts match their sha256, no dead RUNNING runs."""
-    report = tracking.fsck(do_recover)
+    report = tracking.fsck(do_recover, deep, abort_uploads)
     for line in report.lines():
         _echo(line)
     sys.exit(0 if report.ok else 1)

@@ -513,11 +513,12 @@ def run_command(command: list[str], *, experiment: str | None = None, name: str 
         fixed=fixed)
 
 
-def list_artifacts(run: str) -> list[artifact_files.ArtifactCheck]:
-    """The artifacts of a run, each with its bytes re-hashed: ok, MISMATCH or missing."""
+def list_artifacts(run: str, deep: bool = False) -> list[artifact_files.ArtifactCheck]:
+    """The artifacts of a run, each checked: ok, MISMATCH or missing (object-store artifacts by
+    their size and sha256 metadata, "size ok" without it; ``deep`` downloads and re-hashes)."""
     from .runs import artifact_files
 
-    return artifact_files.list_artifacts(_state.repository(), run)
+    return artifact_files.list_artifacts(_state.repository(), run, deep)
 
 
 def get_artifacts(run: str, path: str, dest: str | None = None, force: bool = False) -> list[Path]:
@@ -534,11 +535,12 @@ def reproduce(run: str, rtol: float = 1e-6) -> reproducing.Reproduction:
     return reproducing.reproduce(_state.repository(), run, rtol)
 
 
-def fsck(recover: bool = False) -> checks.FsckReport:
-    """Check every record, artifact and live run of the edits."""
+def fsck(recover: bool = False, deep: bool = False, abort_uploads: bool = False) -> checks.FsckReport:
+    """Check every record, artifact and live run of the notebook (``deep``: download and
+    re-hash object-store artifacts; ``abort_uploads``: abort this clone's unfinished uploads)."""
     from .reading import fsck as checks
 
-    return checks.fsck(_state.repository(), recover)
+    return checks.fsck(_state.repository(), recover, deep, abort_uploads)
 
 
 def code_log(rev_range: str = "HEAD", metric: str | None = None, mode: str | None = None,

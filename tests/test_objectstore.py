@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -157,33 +158,89 @@ def test_a_200_mb_artifact_streams_to_s3_and_back_in_constant_memory(s3, repo: P
     assert "s3://" not in everything and BUCKET not in everything and SECRET not in everything
 
 
-def test_a_killed_upload_records_nothing_and_a_retry_works(s3, repo: Path, tmp_path: Path):
-    big = tmp_path / "weights.bin"
-    digest = _big_file(big, 150 * MB)
-    child = subprocess.Popen([sys.executable, "-c", _log_artifact(big)], cwd=repo,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+def _wait_for_parts(s3, child: subprocess.Popen, at_least: int) -> None:
+    """Return once the child's multipart upload holds ``at_least`` parts (it must still run)."""
+    deadline = time.monotonic() + 180
     parts = 0
-    while parts < 2:  # kill it once some parts are up and the rest are not
+    while parts < at_least:
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
         if uploads:
             parts = len(s3.list_parts(Bucket=BUCKET, Key=uploads[0]["Key"],
                                       UploadId=uploads[0]["UploadId"]).get("Parts", []))
         time.sleep(0.05)
+
+
+def _kill_mid_upload(s3, repo: Path, big: Path, at_least: int) -> tuple[dict, set[int]]:
+    """Start logging ``big`` in a child, SIGKILL it once ``at_least`` parts are up; the
+    multipart upload left behind and the part numbers the store holds."""
+    child = subprocess.Popen([sys.executable, "-c", _log_artifact(big)], cwd=repo,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_parts(s3, child, at_least)
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    child.communicate()
+    time.sleep(0.5)  # a part whose bytes were all sent when the child died lands now, or never
+    uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert len(uploads) == 1
+    held = {p["PartNumber"] for p in s3.list_parts(Bucket=BUCKET, Key=uploads[0]["Key"],
+                                                    UploadId=uploads[0]["UploadId"])["Parts"]}
+    return uploads[0], held
+
+
+def test_a_killed_upload_resumes_where_it_stopped(s3, s3_server: str, repo: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    big = tmp_path / "weights.bin"
+    size = 200 * MB
+    digest = _big_file(big, size)
+    total = -(-size // part_bytes(size))
+    assert total == 25  # 8 MiB parts
+    upload, held = _kill_mid_upload(s3, repo, big, at_least=3)
+    assert 3 <= len(held) < total and held == set(range(1, len(held) + 1))
     assert _keys(s3) == []  # no object, not even a partial one
+    resume = repo / ".git" / "labbook" / "uploads" / f"{digest}.json"
+    assert json.loads(resume.read_text())["upload_id"] == upload["UploadId"]
     journals = list((repo / ".git" / "labbook" / "journal").glob("*"))
     assert journals and all('"e":"a"' not in p.read_text(errors="replace") for p in journals)
     shown = _python(_cli("ls", "--format", "json", "--all"), repo, check=False)
     assert digest not in shown.stdout
 
-    retry = _python(_log_artifact(big), repo)
-    assert _keys(s3) == [f"labbook/{digest[:2]}/{digest}"]
+    proxy = _RecordingProxy(int(s3_server.rsplit(":", 1)[1]))
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+    try:
+        retry = _python(_log_artifact(big), repo)
+    finally:
+        proxy.close()
+        for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+            monkeypatch.setenv(name, s3_server)
+    sent = proxy.part_numbers()
+    print(f"before the kill {len(held)} of {total} parts were up; the retry sent {len(sent)}")
+    assert sorted(sent) == sorted(set(range(1, total + 1)) - held)  # only the rest, each once
+    key = f"labbook/{digest[:2]}/{digest}"
+    assert _keys(s3) == [key]
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentLength"] == size and head["Metadata"] == {"sha256": digest}
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # no orphan left
+    assert not resume.exists()
     run_id = retry.stdout.split()[-1]
-    listed = _python(_cli("artifacts", run_id), repo)
-    assert listed.stdout == f"weights.bin\t{150 * MB}\tstore\tok\n"
+    deep = _python(_cli("artifacts", "--deep", run_id), repo)  # downloads and re-hashes the 200 MB
+    assert deep.stdout == f"weights.bin\t{size}\tstore\tok\n"
+
+
+def test_an_abandoned_upload_is_listed_and_aborted_by_fsck(s3, repo: Path, tmp_path: Path):
+    big = tmp_path / "ckpt.bin"
+    digest = _big_file(big, 40 * MB)
+    _kill_mid_upload(s3, repo, big, at_least=1)
+    with open(big, "r+b") as handle:  # the file changes before anyone logs it again
+        handle.write(b"changed")
+    report = _python(_cli("fsck"), repo, check=False)
+    assert "1 unfinished uploads of this clone" in report.stdout and digest in report.stdout
+    aborted = _python(_cli("fsck", "--abort-uploads"), repo, check=False)
+    assert "aborted 1 unfinished uploads" in aborted.stdout
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert not (repo / ".git" / "labbook" / "uploads" / f"{digest}.json").exists()
+    assert "unfinished" not in _python(_cli("fsck"), repo, check=False).stdout
+    assert _keys(s3) == []
 
 
 def test_a_tampered_object_is_refused_by_get(s3, repo: Path, tmp_path: Path):
@@ -199,7 +256,13 @@ def test_a_tampered_object_is_refused_by_get(s3, repo: Path, tmp_path: Path):
     assert done.returncode == 1
     assert "do not match their sha256" in done.stderr and "nothing written" in done.stderr
     assert not out.exists() and not list(tmp_path.glob(".restored.bin*"))
-    listed = _python(_cli("artifacts", run_id), repo)
+    listed = _python(_cli("artifacts", run_id), repo)  # same size, no sha256 metadata: unhashed
+    assert listed.stdout == f"a.bin\t{3 * MB}\tstore\tsize ok\n"
+    listed = _python(_cli("artifacts", "--deep", run_id), repo)
+    assert listed.stdout == f"a.bin\t{3 * MB}\tstore\tMISMATCH\n"
+    s3.put_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}", Body=bytes(tampered),
+                  Metadata={"sha256": hashlib.sha256(tampered).hexdigest()})
+    listed = _python(_cli("artifacts", run_id), repo)  # its metadata names other bytes
     assert listed.stdout == f"a.bin\t{3 * MB}\tstore\tMISMATCH\n"
     s3.delete_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}")
     done = _python(_cli("get", run_id, "a.bin", "-o", str(out)), repo, check=False)
@@ -246,6 +309,99 @@ def test_urls_shown_in_messages_carry_no_credentials():
     assert redact_url("s3://AKIA:secret@bucket/prefix?token=abc") == "s3://bucket/prefix"
     assert redact_url("az://container/path") == "az://container/path"
     assert json.dumps(redact_url("gs://b/p")) == '"gs://b/p"'
+
+
+class _RecordingProxy:
+    """A TCP forwarder to the S3 server that notes the request line (method and path) of every
+    HTTP request sent through it: what a labbook process asked the store for."""
+
+    _REQUEST = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (/[^ \r\n]*) HTTP/1\.1\r\n")
+
+    def __init__(self, target_port: int):
+        import threading
+
+        self.target, self.requests = target_port, []
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, upload: bool) -> None:
+        pending = b""
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+                if upload:
+                    pending += data
+                    end = 0
+                    for found in self._REQUEST.finditer(pending):
+                        with self.lock:
+                            self.requests.append((found[1].decode(), found[2].decode()))
+                        end = found.end()
+                    pending = pending[max(end, len(pending) - 4096):]
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def part_numbers(self) -> list[int]:
+        return [int(m[1]) for method, path in self.requests if method == "PUT"
+                for m in [re.search(r"[?&]partNumber=(\d+)", path)] if m]
+
+    def object_reads(self) -> list[str]:
+        """GET requests of objects under labbook's prefix (listings have no key in the path)."""
+        return [path for method, path in self.requests
+                if method == "GET" and re.match(rf"/{BUCKET}/labbook/[0-9a-f]{{2}}/[0-9a-f]{{64}}", path)]
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_artifacts_and_fsck_check_object_store_artifacts_without_downloading_them(
+        s3, s3_server: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "m.bin").write_bytes(os.urandom(12 * MB))  # two parts
+    run_id = _python(_log_artifact(tmp_path / "m.bin"), repo).stdout.split()[-1]
+    proxy = _RecordingProxy(int(s3_server.rsplit(":", 1)[1]))
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+    try:
+        listed = _python(_cli("artifacts", run_id), repo)
+        checked = _python(_cli("fsck"), repo)
+        assert proxy.requests and proxy.object_reads() == []  # HEAD only: nothing downloaded
+        assert listed.stdout == f"m.bin\t{12 * MB}\tstore\tok\n"
+        assert checked.stdout.endswith("1 artifacts, 1 experiments: no problems\n")
+        deep = _python(_cli("fsck", "--deep"), repo)
+        assert deep.stdout.endswith("no problems\n") and proxy.object_reads()  # --deep reads it
+    finally:
+        proxy.close()
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(name, s3_server)
+    digest = hashlib.sha256((tmp_path / "m.bin").read_bytes()).hexdigest()
+    s3.put_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}", Body=os.urandom(12 * MB))
+    unhashed = _python(_cli("fsck"), repo, check=False)
+    assert unhashed.returncode == 0 and "1 artifacts in the object store carry no sha256" in unhashed.stdout
+    deep = _python(_cli("fsck", "--deep"), repo, check=False)
+    assert deep.returncode == 1 and "artifact m.bin (store) is MISMATCH" in deep.stdout
+    s3.delete_object(Bucket=BUCKET, Key=f"labbook/{digest[:2]}/{digest}")
+    gone = _python(_cli("fsck"), repo, check=False)
+    assert gone.returncode == 1 and "artifact m.bin (store) is missing" in gone.stdout
 
 
 class _FlakyProxy:

@@ -154,9 +154,15 @@ def test_reproduce_and_fsck_commands_are_thin_adapters():
     assert result.exit_code == 1 and "m: 1 → 2  (relative difference 0.5, MOVED)" in result.output
     with mock.patch.object(tracking, "fsck", autospec=True, return_value=FsckReport(runs=2)) as call:
         result = CliRunner().invoke(cli, ["fsck", "--recover"])
-    call.assert_called_once_with(True)
+    call.assert_called_once_with(True, False, False)
     assert (result.exit_code, result.output) == (0, "checked 2 runs, 0 artifacts, 0 experiments: "
                                                     "no problems\n")
+    with mock.patch.object(tracking, "fsck", autospec=True, return_value=FsckReport(runs=2)) as call:
+        CliRunner().invoke(cli, ["fsck", "--deep", "--abort-uploads"])
+    call.assert_called_once_with(False, True, True)
+    with mock.patch.object(tracking, "list_artifacts", autospec=True, return_value=[]) as call:
+        CliRunner().invoke(cli, ["artifacts", "r1", "--deep"])
+    call.assert_called_once_with("r1", True)
 
 
 def set_command(run_id: str, command: list[str]) -> None:

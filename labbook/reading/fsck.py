@@ -1,7 +1,8 @@
 """``labbook fsck``: check the notebook end to end.
 
 * every ``run.yaml`` and ``metrics.tsv`` on the branch parses, and every experiment file;
-* every artifact pointer resolves and its bytes match their sha256;
+* every artifact pointer resolves and its bytes match their sha256 (an object store's
+  objects by their size and sha256 metadata, re-hashed only with ``deep``);
 * no run of this host is RUNNING without a live process (``--recover`` ends such
   runs KILLED, folding their journals first);
 * every experiment a run names exists.
@@ -31,6 +32,9 @@ class FsckReport:
     stale: list[str] = field(default_factory=list)  # RUNNING runs whose process is gone
     recovered: list[str] = field(default_factory=list)
     elsewhere: int = 0  # RUNNING runs of other hosts (not judged here)
+    size_only: int = 0  # object-store artifacts whose object names no sha256: size checked only
+    uploads: list[str] = field(default_factory=list)  # this clone's unfinished S3 uploads
+    aborted_uploads: int = 0
 
     @property
     def ok(self) -> bool:
@@ -41,6 +45,15 @@ class FsckReport:
         out += [f"run {rid[:8]} is RUNNING but its process is gone: `labbook fsck --recover` "
                 "ends it KILLED" for rid in self.stale]
         out += [f"recovered run {rid[:8]}: KILLED" for rid in self.recovered]
+        if self.size_only:
+            out.append(f"{self.size_only} artifacts in the object store carry no sha256 in their "
+                       "metadata: their size was checked; `labbook fsck --deep` re-hashes them")
+        if self.uploads:
+            out.append(f"{len(self.uploads)} unfinished uploads of this clone (resumed when the file "
+                       "is logged again; `labbook fsck --abort-uploads` aborts them):")
+            out += [f"  {line}" for line in self.uploads]
+        if self.aborted_uploads:
+            out.append(f"aborted {self.aborted_uploads} unfinished uploads")
         if self.elsewhere:
             out.append(f"{self.elsewhere} RUNNING runs of other hosts were not checked for a process")
         problems = len(self.problems) + len(self.stale)
@@ -49,9 +62,17 @@ class FsckReport:
         return out
 
 
-def fsck(repo: Repository, recover: bool = False) -> FsckReport:
-    """Check every file of the branch and every artifact; with ``recover``, end dead runs."""
+def fsck(repo: Repository, recover: bool = False, deep: bool = False,
+         abort_uploads: bool = False) -> FsckReport:
+    """Check every file of the branch and every artifact; with ``recover``, end dead runs.
+    ``deep`` downloads and re-hashes object-store artifacts; ``abort_uploads`` aborts this
+    clone's unfinished uploads to the object store."""
     report = FsckReport()
+    store = repo.artifact_store
+    if store.remote:
+        if abort_uploads:
+            report.aborted_uploads = store.abort_uploads()
+        report.uploads = store.unfinished_uploads()
     snapshot = repo.store.snapshot()
     experiments = _check_experiments(snapshot, report)
     host = socket.gethostname()
@@ -62,7 +83,7 @@ def fsck(repo: Repository, recover: bool = False) -> FsckReport:
             if _refused(f"runs/{fan.name}/{entry.name}", record.run_folder_problem(fan.name, entry.name),
                         report):
                 continue
-            rec = _check_run(repo, snapshot, entry.name, experiments, report)
+            rec = _check_run(repo, snapshot, entry.name, experiments, report, deep)
             if rec is None or rec.status != "RUNNING":
                 continue
             if rec.host != host:
@@ -97,7 +118,7 @@ def _check_experiments(snapshot: Snapshot, report: FsckReport) -> set[str]:
 
 
 def _check_run(repo: Repository, snapshot: Snapshot, run_id: str, experiments: set[str],
-               report: FsckReport) -> record.RunRecord | None:
+               report: FsckReport, deep: bool = False) -> record.RunRecord | None:
     path = record.run_path(run_id)
     found = snapshot.entry(path)
     problem = record.file_mode_problem(found.mode) if found is not None else None
@@ -124,8 +145,9 @@ def _check_run(repo: Repository, snapshot: Snapshot, run_id: str, experiments: s
                                f"has no {record.experiment_path(rec.experiment)}")
     for pointer in rec.artifacts:
         report.artifacts += 1
-        verdict = artifact_files.check(repo, snapshot, run_id, pointer)
-        if verdict != "ok":
+        verdict = artifact_files.check(repo, snapshot, run_id, pointer, deep)
+        report.size_only += verdict == "size ok"
+        if verdict not in ("ok", "size ok"):
             report.problems.append(f"run {run_id[:8]} ({rec.name}): artifact {pointer.path} "
                                    f"({pointer.location}) is {verdict}")
     return rec

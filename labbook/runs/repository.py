@@ -127,7 +127,7 @@ class Repository:
         self.journal_dir = journal_dir(git.common_dir)
         store_root = self.settings.artifact_store or os.path.join(git.common_dir, "labbook",
                                                                   "artifacts")
-        self.artifact_store = open_store(store_root)
+        self.artifact_store = open_store(store_root, Path(git.common_dir, "labbook", "uploads"))
         self._known_experiments: dict[str, ExperimentRecord] = {}
 
     def init(self) -> bool:

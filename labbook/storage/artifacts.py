@@ -118,13 +118,13 @@ class ArtifactStore:
         return open(self.location_of(sha256), "rb")
 
 
-def open_store(where: str) -> ArtifactStore | ObjectStore:
+def open_store(where: str, state_dir: Path | None = None) -> ArtifactStore | ObjectStore:
     """The artifact store at ``where``: a URL with a scheme goes through fsspec (see
-    labbook.storage.objectstore), else a folder."""
+    labbook.storage.objectstore; ``state_dir`` keeps the resume files of its uploads), else a folder."""
     if "://" in where:
         from .objectstore import ObjectStore
 
-        return ObjectStore(where)
+        return ObjectStore(where, state_dir=state_dir)
     return ArtifactStore(Path(where).expanduser())
 
 

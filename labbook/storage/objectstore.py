@@ -11,7 +11,9 @@ S3-compatible server).
 An upload streams the file in parts of constant size (multipart on S3, resumable
 sessions on GCS, staged blocks on Azure) while computing its sha256; the object
 becomes visible only when it is complete and its hash matched, so a killed
-upload leaves nothing a reader could mistake for the artifact. Stores whose
+upload leaves nothing a reader could mistake for the artifact. On S3 a killed or
+failed upload resumes where it stopped (labbook/storage/s3upload.py) and the object
+carries its sha256 as metadata; elsewhere the next attempt starts again. Stores whose
 writes are not atomic (a local or mounted ``file://`` folder, …) get a
 temporary name and a rename. Transient failures (a dropped connection, a
 timeout, throttling) are retried a few times with growing pauses.
@@ -27,16 +29,20 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ArtifactError
+
+if TYPE_CHECKING:
+    from .s3upload import S3Uploads
 
 PART_BYTES = 8 << 20  # the part (block) size of uploads and reads: memory stays near this
 MAX_PARTS = 9_000  # S3 allows 10,000 parts; bigger files get bigger parts
 ATTEMPTS = 4
 # Object stores whose objects appear only when their upload is committed.
 _ATOMIC = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"})
+_RESUMABLE = frozenset({"s3", "s3a"})  # stores whose uploads labbook resumes itself
 _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
               FileExistsError)
 _TRANSIENT_NAMES = frozenset({
@@ -82,7 +88,7 @@ class ObjectStore:
 
     remote = True
 
-    def __init__(self, url: str, attempts: int = ATTEMPTS):
+    def __init__(self, url: str, attempts: int = ATTEMPTS, state_dir: Path | None = None):
         try:
             import fsspec  # noqa: F401  (the store's own package, s3fs…, loads on first use)
         except ImportError as exc:
@@ -91,6 +97,8 @@ class ObjectStore:
         self.root = redact_url(url)
         self.attempts = attempts
         self.atomic = urlsplit(url).scheme.lower() in _ATOMIC
+        self.resumable = urlsplit(url).scheme.lower() in _RESUMABLE
+        self.state_dir = state_dir  # where resume files of S3 uploads go (under the git dir)
         self._url = url
         self._fs: Any = None
         self._path = ""
@@ -125,16 +133,37 @@ class ObjectStore:
             raise ArtifactError(f"{what} in the artifact store {self.root} failed: "
                                 f"{type(exc).__name__}: {exc}") from exc
 
-    def size_of(self, sha256: str) -> int | None:
-        """The stored object's size, or None when there is none."""
-        def info() -> int | None:
+    @property
+    def s3(self) -> S3Uploads:
+        """Resumable uploads and metadata reads through s3fs's own client (s3:// only)."""
+        from .s3upload import S3Uploads
+
+        return S3Uploads(self.fs, self.state_dir)
+
+    def stat(self, sha256: str) -> dict[str, Any] | None:
+        """The stored object's ``size`` and the ``sha256`` its metadata names (None when the
+        store keeps none), without reading it; None when there is no object."""
+        key = self.location_of(sha256)
+        if self.resumable:
+            return self._retry(lambda: self.s3.head(key), f"looking up {sha256[:12]}")
+
+        def info() -> dict[str, Any] | None:
             try:
-                found = self.fs.info(self.location_of(sha256))
+                found = self.fs.info(key)
             except FileNotFoundError:
                 return None
-            return int(found["size"]) if found.get("type") == "file" else None
+            if found.get("type") != "file":
+                return None
+            meta = found.get("metadata")
+            named = meta.get("sha256") if isinstance(meta, dict) else None
+            return {"size": int(found["size"]), "sha256": named if isinstance(named, str) else None}
 
         return self._retry(info, f"looking up {sha256[:12]}")
+
+    def size_of(self, sha256: str) -> int | None:
+        """The stored object's size, or None when there is none."""
+        found = self.stat(sha256)
+        return None if found is None else found["size"]
 
     def has(self, sha256: str) -> bool:
         """True when the object is there."""
@@ -147,8 +176,22 @@ class ObjectStore:
             return
         self._retry(lambda: self._upload(source, sha256, size), f"uploading {source.name}")
 
+    def unfinished_uploads(self) -> list[str]:
+        """This clone's S3 uploads that were started and neither completed nor aborted, as
+        ``sha256 (size)`` lines."""
+        if not self.resumable or self.state_dir is None or not any(self.state_dir.glob("*.json")):
+            return []  # nothing to list: s3fs and its SDK are not even loaded
+        return [f"{s.sha256} ({s.size} bytes, {len(s.parts)} parts sent)" for s in self.s3.unfinished()]
+
+    def abort_uploads(self) -> int:
+        """Abort every unfinished S3 upload of this clone; how many were aborted."""
+        return len(self.s3.sweep(older_than=0)) if self.unfinished_uploads() else 0
+
     def _upload(self, source: Path, sha256: str, size: int) -> None:
         final = self.location_of(sha256)  # opens the file system, setting _path
+        if self.resumable:
+            self.s3.upload(source, final, sha256, size, part_bytes(size))
+            return
         if not self.atomic:
             self.fs.makedirs(f"{self._path}/{sha256[:2]}", exist_ok=True)
         target = final if self.atomic else f"{self._path}/{sha256[:2]}/.{sha256}.{_token()}.tmp"
