@@ -336,8 +336,8 @@ def synthetic_records(repo_path: Path, template_id: str, first: int,
     template's record with its own id, name, times, params and metric values. The first
     CHECKED are also serialised by labbook's record module: any byte of difference stops
     the benchmark; the rest are filled into the same shape (20× faster than dumping each)."""
-    from labbook import record
-    from labbook.record import MetricSummary
+    from labbook.format import record
+    from labbook.format.record import MetricSummary
     from labbook.runs.repository import open_repository
 
     repo = open_repository(repo_path)
@@ -432,7 +432,7 @@ def query_worker(args: argparse.Namespace) -> dict:
     from labbook.tracking import repository
 
     repository()
-    import labbook.query  # pandas loads before the clock starts
+    import labbook.reading.query  # pandas loads before the clock starts
     started = time.perf_counter()
     everything = labbook.search_runs(experiments=[EXPERIMENT]) if args.count else None
     counted = time.perf_counter() - started
@@ -524,7 +524,7 @@ def bench_million(base: Path, env: dict[str, str], sizes: list[int], reps: int) 
 def artifacts_worker(args: argparse.Namespace) -> dict:
     """Runs with 0…N artifacts in a file:// object store; the bytes of each run's record."""
     import labbook
-    from labbook import record
+    from labbook.format import record
     from labbook.tracking import repository
 
     labbook.set_repository(".")
