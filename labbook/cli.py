@@ -237,7 +237,7 @@ def experiments(metric: str | None, maximise: bool, minimise: bool, fmt: str) ->
 
 @cli.group("site")
 def site_group() -> None:
-    """The journal: a static site of the edits, built from the experiments branch."""
+    """The journal: a static site of the notebook, built from the experiments branch."""
 
 
 def _progress(label: str):
